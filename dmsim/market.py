@@ -1,0 +1,283 @@
+"""Buyer choice (nested logit) and market clearing, vectorised over buyer groups.
+
+Each buyer group chooses, per potential unit, between the reachable workshops (one nest with
+dissimilarity ``rho``), the imported product and not buying (utility 0). Putting the
+near-identical workshops in one nest avoids the independence-of-irrelevant-alternatives
+artefact of a plain logit, where listing more workshops alone would raise DM's share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dmsim.costs import CERT, LOGISTICS, MAINTENANCE, MARKETING, UnitCosts
+
+if TYPE_CHECKING:
+    from dmsim.model import DMModel
+
+
+@dataclass
+class Choice:
+    """Choice probabilities for G groups with up to K workshop options each."""
+
+    workshop: np.ndarray  # (G, K) probability of each workshop option
+    dm: np.ndarray  # (G,) probability of the DM nest
+    imported: np.ndarray  # (G,)
+    none: np.ndarray  # (G,)
+    logsum: np.ndarray  # (G,) expected maximum utility (consumer surplus × α)
+    inclusive_value: np.ndarray  # (G,) of the DM nest; -inf without options
+
+
+def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float) -> Choice:
+    """Nested-logit probabilities with the workshops in one nest and U(no purchase) = 0.
+
+    Args:
+        u_ws: (G, K) utilities of the workshop options; ``-inf`` marks an unavailable one.
+        u_import: (G,) utility of the imported product.
+        rho: nest dissimilarity in (0, 1]; 1 gives the plain multinomial logit.
+
+    Returns:
+        The probabilities and the log-sum, computed with max-shifts so that large utilities
+        neither overflow nor underflow.
+    """
+    g = u_ws.shape[0]
+    scaled = u_ws / rho
+    has = np.isfinite(scaled).any(axis=1) if u_ws.shape[1] else np.zeros(g, dtype=bool)
+    top = np.where(has, np.max(scaled, axis=1, initial=-np.inf), 0.0)
+    w = np.exp(scaled - top[:, None])  # exp(-inf) = 0 for unavailable options
+    inner = w.sum(axis=1)
+    iv = np.where(has, rho * (top + np.log(np.where(has, inner, 1.0))), -np.inf)
+    m = np.maximum(np.maximum(iv, u_import), 0.0)
+    e_dm, e_imp, e_none = np.exp(iv - m), np.exp(u_import - m), np.exp(-m)
+    total = e_dm + e_imp + e_none
+    p_dm = e_dm / total
+    within = np.where(has[:, None], w / np.where(has, inner, 1.0)[:, None], 0.0)
+    return Choice(
+        workshop=within * p_dm[:, None],
+        dm=p_dm,
+        imported=e_imp / total,
+        none=e_none / total,
+        logsum=m + np.log(total),
+        inclusive_value=iv,
+    )
+
+
+@dataclass
+class Sales:
+    """One month's market outcome.
+
+    Workshop-side arrays are (W, P) or (W,); buyer pairs are flat arrays over every
+    (group, workshop, product) link that sold something.
+    """
+
+    units: np.ndarray  # (W, P) sold (own production plus orders subcontracted to peers)
+    own_units: np.ndarray  # (W, P) produced in-house
+    hours_ordered: np.ndarray  # (W,)
+    hours_available: np.ndarray  # (W,)
+    hours_own: np.ndarray  # (W,) production hours worked in-house for own orders
+    hours_out: np.ndarray  # (W,) hours subcontracted to network peers
+    hours_in: np.ndarray  # (W,) hours produced for peers
+    pair_group: np.ndarray
+    pair_ws: np.ndarray
+    pair_product: np.ndarray
+    pair_units: np.ndarray
+    pair_delivery_usd: np.ndarray  # per unit
+    pair_emissions_kg: np.ndarray  # per unit
+    import_units: np.ndarray  # (G, P)
+    import_landed_usd: np.ndarray  # (G, P) per unit
+    import_emissions_kg: np.ndarray  # (G, P) per unit
+    potential_units: np.ndarray  # (G, P)
+    surplus_usd: np.ndarray  # (G, P) consumer surplus over not buying
+
+
+def _utility_scale(model: DMModel) -> np.ndarray:
+    """α per USD, (segments, P): price sensitivity relative to the import factory price."""
+    m = model.cfg.market
+    sens = np.array([m.price_sensitivity_household, m.price_sensitivity_institution])
+    return sens[:, None] / model.import_price_usd[None, :]
+
+
+def import_landed_usd(model: DMModel) -> np.ndarray:
+    """Price of the imported product delivered to each buyer group, (G, P) USD per unit."""
+    imp = model.cfg.imports
+    at_port = model.import_price_usd * model.import_cost_factor * (1.0 + imp.distribution_margin)
+    inland = 1.0 + imp.inland_cost_per_100km * model.bg.port_km[: model.bg.n] / 100.0
+    return at_port[None, :] * inland[:, None]
+
+
+@dataclass
+class BuyerTerms:
+    """This month's buyer-side utility terms, (G, P) or (G,)."""
+
+    alpha: np.ndarray  # (G, P) utility per USD
+    local_pref: np.ndarray  # (G,)
+    emissions_weight: np.ndarray  # (G,) utility per kg CO2
+    institution: np.ndarray  # (G,) bool
+    u_import: np.ndarray  # (G, P)
+    import_landed_usd: np.ndarray  # (G, P)
+    import_emissions_kg: np.ndarray  # (G, P) per unit
+
+
+@dataclass
+class WorkshopTerms:
+    """Workshop-side utility terms, (W,)."""
+
+    certified: np.ndarray
+    const: np.ndarray  # lead time, quality and visibility utility
+    delivery_rate: np.ndarray  # delivery cost per km as a fraction of the import price
+    inbound_kg_per_kg: np.ndarray  # inbound-material CO2 per kg of product
+
+
+def buyer_terms(model: DMModel) -> BuyerTerms:
+    """Utility terms of the buyers and of the imported option."""
+    m = model.cfg.market
+    imp = model.cfg.imports
+    bg = model.bg
+    g = bg.n
+    seg = bg.segment[:g]
+    alpha = _utility_scale(model)[seg]
+    phi = np.array([m.emissions_weight_household, m.emissions_weight_institution])[seg]
+    landed = import_landed_usd(model)
+    em = (model.weight_kg[None, :] / 1000.0
+          * (imp.sea_km * imp.sea_kg_co2_per_t_km + bg.port_km[:g, None] * imp.road_kg_co2_per_t_km))
+    u_imp = (alpha * (model.valuation_usd[None, :] - landed) - m.lead_time_weight * m.import_lead_time_months
+             + m.quality_weight * (m.import_quality - 1.0) - phi[:, None] * em)
+    return BuyerTerms(
+        alpha=alpha,
+        local_pref=np.array([m.local_preference_household, m.local_preference_institution])[seg],
+        emissions_weight=phi, institution=seg == 1, u_import=u_imp,
+        import_landed_usd=landed, import_emissions_kg=em,
+    )
+
+
+def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: np.ndarray) -> WorkshopTerms:
+    """Utility terms of workshops with the given service effects (W, S) and positions."""
+    cfg = model.cfg
+    m = cfg.market
+    imp = cfg.imports
+    quality = m.dm_base_quality + m.certification_quality * effects[:, CERT]
+    px, py = model.towns.port
+    port_km = np.hypot(x_km - px, y_km - py)
+    imported = 1.0 - (cfg.suppliers.local_material_share if model.local_supplier_row() is not None else 0.0)
+    return WorkshopTerms(
+        certified=effects[:, CERT] >= cfg.services.certification_threshold,
+        const=(-m.lead_time_weight * m.dm_lead_time_months + m.quality_weight * (quality - 1.0)
+               - m.visibility_weight * (1.0 - effects[:, MARKETING])),
+        delivery_rate=m.dm_delivery_cost_per_100km / 100.0
+        * (1.0 - cfg.services.logistics_saving * effects[:, LOGISTICS]),
+        inbound_kg_per_kg=imported * (imp.sea_km * imp.sea_kg_co2_per_t_km + port_km * imp.road_kg_co2_per_t_km),
+    )
+
+
+def workshop_utility(
+    model: DMModel, buyers: BuyerTerms, terms: WorkshopTerms, p: int, groups: np.ndarray | slice,
+    rows: np.ndarray, price_usd: np.ndarray, dist_km: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Utility of workshop options for product ``p``.
+
+    ``rows`` (G, K) index ``terms``; ``price_usd`` and ``dist_km`` are aligned with ``rows``.
+    Returns utility, delivery cost (USD/unit) and emissions (kg CO2/unit), all (G, K).
+    """
+    delivery = model.import_price_usd[p] * terms.delivery_rate[rows] * dist_km
+    em = model.weight_kg[p] / 1000.0 * (terms.inbound_kg_per_kg[rows]
+                                       + dist_km * model.cfg.imports.road_kg_co2_per_t_km)
+    u = (buyers.alpha[groups, p, None] * (model.valuation_usd[p] - price_usd - delivery)
+         + terms.const[rows] + buyers.local_pref[groups, None] - buyers.emissions_weight[groups, None] * em)
+    return u, delivery, em
+
+
+def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarray) -> Sales:
+    """Allocate every buyer group's demand across workshops, imports and no purchase.
+
+    Workshops fill orders up to available hours, pro rata; under coordination a share of the
+    unfilled orders is made by network peers with spare hours; the rest of the unfilled
+    buyers turn to imports in proportion to their import-vs-nothing odds.
+    """
+    cfg = model.cfg
+    m = cfg.market
+    ws, bg = model.ws, model.bg
+    nw, g, p_n = ws.n, bg.n, model.n_products
+    buyers = buyer_terms(model)
+    terms = workshop_terms(model, effects, ws.x_km[:nw], ws.y_km[:nw])
+    alpha, institution = buyers.alpha, buyers.institution
+    active = ws.active[:nw]
+    model.inclusive_value = np.full((g, p_n), -np.inf)  # DM nest IV, read by entrants
+    model.buyer_terms = buyers
+
+    orders = []  # per product: (rows, valid, orders (G,K))
+    choices = []
+    ordered_units = np.zeros((nw, p_n))
+    for p in range(p_n):
+        rows = model.index.rows[p]
+        dist = model.index.dist_km[p]
+        r0 = np.maximum(rows, 0)
+        valid = (rows >= 0) & active[r0]
+        if model.requires_cert[p]:
+            valid &= ~institution[:, None] | terms.certified[r0]
+        dist = np.where(valid, dist, 0.0)
+        u, delivery, em = workshop_utility(model, buyers, terms, p, slice(None), r0, price[r0, p], dist)
+        u = np.where(valid, u, -np.inf)
+        ch = nested_logit(u, buyers.u_import[:, p], m.nest_rho)
+        model.inclusive_value[:, p] = ch.inclusive_value
+        o = bg.potential_units[:g, p:p + 1] * ch.workshop
+        ordered_units[:, p] = np.bincount(r0[valid], weights=o[valid], minlength=nw)
+        orders.append((rows, r0, valid, o, delivery, em))
+        choices.append(ch)
+
+    hours_ordered = (ordered_units * unit.hours).sum(axis=1)
+    hours_available = ws.capacity_hours[:nw] * (1.0 - cfg.services.maintenance_downtime * (1.0 - effects[:, MAINTENANCE]))
+    hours_available = np.where(active, hours_available, 0.0)
+    fill = np.where(hours_ordered > 0, np.minimum(1.0, hours_available / np.maximum(hours_ordered, 1e-12)), 1.0)
+    unfilled = hours_ordered * (1.0 - fill)
+    spare = hours_available - hours_ordered * fill
+    routed_frac = np.zeros(nw)
+    hours_in = np.zeros(nw)
+    coord = cfg.network.coordination
+    net = ws.network[:nw]
+    member = (net >= 0) & active
+    if coord > 0 and member.any():
+        n_net = net[member].max() + 1
+        u_net = np.bincount(net[member], weights=unfilled[member], minlength=n_net)
+        s_net = np.bincount(net[member], weights=spare[member], minlength=n_net)
+        frac_net = np.where(u_net > 0, coord * np.minimum(1.0, s_net / np.maximum(u_net, 1e-12)), 0.0)
+        routed_frac[member] = frac_net[net[member]]
+        routed_net = frac_net * u_net
+        hours_in[member] = np.where(s_net[net[member]] > 0,
+                                    routed_net[net[member]] * spare[member] / np.maximum(s_net[net[member]], 1e-12), 0.0)
+    served = fill + (1.0 - fill) * routed_frac  # share of orders delivered
+    hours_out = unfilled * routed_frac
+
+    pair_g, pair_i, pair_p, pair_u, pair_d, pair_e = [], [], [], [], [], []
+    import_units = np.zeros((g, p_n))
+    surplus = np.zeros((g, p_n))
+    g_idx = np.arange(g)
+    for p, ((rows, r0, valid, o, delivery, em), ch) in enumerate(zip(orders, choices, strict=True)):
+        got = o * served[r0]
+        lost = (o - got).sum(axis=1)
+        to_import = np.where(ch.imported + ch.none > 0, ch.imported / (ch.imported + ch.none), 0.0)
+        import_units[:, p] = bg.potential_units[:g, p] * ch.imported + lost * to_import
+        surplus[:, p] = bg.potential_units[:g, p] * ch.logsum / alpha[:, p]
+        sel = valid & (got > 0)
+        gi, ki = np.nonzero(sel)
+        pair_g.append(g_idx[gi])
+        pair_i.append(rows[gi, ki])
+        pair_p.append(np.full(gi.size, p))
+        pair_u.append(got[gi, ki])
+        pair_d.append(delivery[gi, ki])
+        pair_e.append(em[gi, ki])
+    units = ordered_units * served[:, None]
+    own_units = ordered_units * fill[:, None]
+    return Sales(
+        units=units, own_units=own_units, hours_ordered=hours_ordered,
+        hours_available=hours_available, hours_own=hours_ordered * fill, hours_out=hours_out,
+        hours_in=hours_in,
+        pair_group=np.concatenate(pair_g), pair_ws=np.concatenate(pair_i),
+        pair_product=np.concatenate(pair_p), pair_units=np.concatenate(pair_u),
+        pair_delivery_usd=np.concatenate(pair_d), pair_emissions_kg=np.concatenate(pair_e),
+        import_units=import_units, import_landed_usd=buyers.import_landed_usd,
+        import_emissions_kg=buyers.import_emissions_kg,
+        potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,
+    )

@@ -1,0 +1,199 @@
+"""Per-month metrics (one row per month, columnar) and the run summary."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from dmsim.config import SERVICES
+from dmsim.state import MODE_GLOBAL, MODE_SHARED, PROVIDER_LOCAL, SEGMENTS
+
+if TYPE_CHECKING:
+    from dmsim.costs import UnitCosts
+    from dmsim.market import Sales
+    from dmsim.model import DMModel
+
+FINAL_MONTHS = 12  # "final" figures are means over this many last months
+# Tipping rule (docs/ODD.md): the ecosystem is in its high state in a month when at least
+# half of workshop-service sourcing is shared or global; it has tipped when it is in that
+# state in every one of the final months, and the tipping month is the first month of the
+# uninterrupted high-state run that lasts to the end.
+TIP_SHARED_SHARE = 0.5
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else math.nan
+
+
+class MetricsRecorder:
+    """Collects one row of figures per month into plain lists (cheap, columnar at the end)."""
+
+    def __init__(self, model: DMModel) -> None:
+        self.model = model
+        self.rows: list[dict[str, float]] = []
+
+    def record(self, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarray) -> dict[str, float]:
+        """Compute and store this month's figures."""
+        m = self.model
+        cfg = m.cfg
+        ws, pv, bg = m.ws, m.pv, m.bg
+        nw = ws.n
+        active = ws.active[:nw]
+        books = m.books
+        row: dict[str, float] = {"month": m.month}
+        row["workshops_active"] = int(active.sum())
+        row["entries"] = m.entries
+        row["exits"] = m.exits
+        dm_units = float(sales.units.sum())
+        imp_units = float(sales.import_units.sum())
+        row["dm_units"] = dm_units
+        row["import_units"] = imp_units
+        row["potential_units"] = float(sales.potential_units.sum())
+        row["dm_market_share"] = _ratio(dm_units, dm_units + imp_units)
+        seg = bg.segment[: bg.n]
+        dm_by_group = np.bincount(sales.pair_group, weights=sales.pair_units, minlength=bg.n)
+        for code, name in enumerate(SEGMENTS):
+            sel = seg == code
+            d, i = dm_by_group[sel].sum(), sales.import_units[sel].sum()
+            row[f"dm_market_share_{name}"] = _ratio(d, d + i)
+        dm_by_product = np.bincount(sales.pair_product, weights=sales.pair_units, minlength=m.n_products)
+        for p, name in enumerate(m.product_names):
+            row[f"dm_market_share_{name}"] = _ratio(dm_by_product[p], dm_by_product[p] + sales.import_units[:, p].sum())
+        sold_rows = sales.units.shape[0]  # workshops at market time (entrants came after)
+        basket = _basket_costs(sales.units, ws.makes[:sold_rows] & ws.active[:sold_rows, None],
+                               {"price": ws.price_usd[:sold_rows], "material": unit.material,
+                                "labour": unit.labour, "setup": unit.setup, "overhead": unit.overhead},
+                               sales.potential_units.sum(axis=0))
+        row["mean_price_usd"] = basket["price"]
+        for name in ("material", "labour", "setup", "overhead"):
+            row[f"unit_cost_{name}_usd"] = basket[name]
+        total = sum(basket[k] for k in ("material", "labour", "setup", "overhead"))
+        row["mean_unit_cost_usd"] = total
+        row["overhead_share"] = _ratio(basket["overhead"], total)
+        mode = ws.mode[:nw][active]
+        shared = (mode == MODE_SHARED) | (mode == MODE_GLOBAL)
+        row["shared_service_share"] = float(shared.mean()) if mode.size else 0.0
+        for s, name in enumerate(SERVICES):
+            row[f"shared_service_share_{name}"] = float(shared[:, s].mean()) if mode.size else 0.0
+        k = pv.n
+        alive = pv.active[:k]
+        local = alive & (pv.kind[:k] == PROVIDER_LOCAL)
+        row["providers_active"] = int(alive.sum())
+        row["providers_local_active"] = int(local.sum())
+        row["provider_entries"] = m.provider_entries
+        row["provider_exits"] = m.provider_exits
+        for s, name in enumerate(SERVICES):
+            sel = local & (pv.service[:k] == s)
+            # 0 when no local provider offers the service this month.
+            row[f"fee_{name}_usd_per_month"] = float(pv.fee_usd[:k][sel].min()) if sel.any() else 0.0
+            row[f"clients_{name}"] = float(pv.clients[:k][sel].sum())
+        row["local_suppliers"] = int((m.sp.active[: m.sp.n] & m.sp.local[: m.sp.n]).sum())
+        flows = m.ledger.flows
+        labour = sum(v for (a, b), v in flows.items() if b == "labour")
+        row["jobs"] = labour / (cfg.labour.wage_usd_per_hour * cfg.labour.hours_per_job_month) + int(active.sum())
+        local_receipts = sum(v for (a, b), v in flows.items()
+                             if b in ("labour", "local_inputs", "transport", "trade"))
+        distributor_margin = float(m.sp.sales_usd[0]) - sum(
+            v for (a, b), v in flows.items() if a == "sp" and b in ("foreign", "government"))
+        row["local_value_added_usd"] = (local_receipts + books.workshop_profit + books.provider_profit
+                                        + books.supplier_local_margin + distributor_margin)
+        bought = dm_units + imp_units
+        dm_spend = books.dm_revenue + books.delivery_spend
+        row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
+        row["consumer_surplus_usd"] = float(sales.surplus_usd.sum())
+        em = float((sales.pair_units * sales.pair_emissions_kg).sum()
+                   + (sales.import_units * sales.import_emissions_kg).sum()) / 1000.0
+        row["emissions_t_co2"] = em
+        row["public_spend_usd"] = m.public_spend_month
+        row["dm_revenue_usd"] = books.dm_revenue
+        row["workshop_profit_usd"] = books.workshop_profit
+        row["provider_profit_usd"] = books.provider_profit
+        row["workshop_cash_usd"] = float(ws.cash_usd[:nw][active].sum())
+        row["capacity_hours"] = float(ws.capacity_hours[:nw][active].sum())
+        row["utilisation"] = _ratio(float(sales.hours_ordered.sum()), float(sales.hours_available.sum()))
+        row["money_residual_usd"] = m.ledger.total()
+        self.rows.append(row)
+        return row
+
+    def frame(self) -> pd.DataFrame:
+        """The time series, one row per month."""
+        df = pd.DataFrame(self.rows)
+        df["month"] = df["month"].astype("int64")
+        return df
+
+
+def _basket_costs(units: np.ndarray, makes: np.ndarray, parts: dict[str, np.ndarray],
+                  basket: np.ndarray) -> dict[str, float]:
+    """Per-unit figures of the region's demand basket, composition-neutral across runs.
+
+    Per product: the units-weighted mean over workshops (the makers' plain mean when none
+    sold); then the products' means weighted by their share of potential demand. Products
+    nobody makes drop out and the weights are renormalised; NaN when nobody makes anything.
+    """
+    sold = units.sum(axis=0)
+    n_makers = makes.sum(axis=0)
+    have = (sold > 0) | (n_makers > 0)
+    if not have.any():
+        return dict.fromkeys(parts, math.nan)
+    w = np.where(have, basket, 0.0)
+    w = w / w.sum()
+    out = {}
+    for name, arr in parts.items():
+        by_units = (units * arr).sum(axis=0) / np.where(sold > 0, sold, 1.0)
+        by_makers = (makes * arr).sum(axis=0) / np.maximum(n_makers, 1)
+        per_product = np.where(sold > 0, by_units, by_makers)
+        out[name] = float((w * np.where(have, per_product, 0.0)).sum())
+    return out
+
+
+def tipping(df: pd.DataFrame) -> tuple[bool, int | None]:
+    """Whether and when the ecosystem tipped (see ``TIP_SHARED_SHARE``)."""
+    high = (df["shared_service_share"].to_numpy() >= TIP_SHARED_SHARE)
+    final = min(FINAL_MONTHS, len(high))
+    if not high[-final:].all():
+        return False, None
+    low = np.flatnonzero(~high)
+    first = int(low[-1] + 1) if low.size else 0
+    return True, int(df["month"].iloc[first])
+
+
+def summarise(df: pd.DataFrame, seed: int, scenario: str) -> dict[str, Any]:
+    """Summary figures: ``*_final`` are means over the last 12 months, ``*_total`` sums."""
+    tail = df.tail(FINAL_MONTHS)
+
+    def fin(col: str) -> float | None:
+        v = float(tail[col].mean())  # NaN months (no DM sales) are skipped
+        return None if math.isnan(v) else v
+
+    tipped, month = tipping(df)
+    out: dict[str, Any] = {
+        "workshops_active_final": fin("workshops_active"),
+        "dm_market_share_final": fin("dm_market_share"),
+        "dm_units_total": float(df["dm_units"].sum()),
+        "import_units_total": float(df["import_units"].sum()),
+        "mean_unit_cost_usd_final": fin("mean_unit_cost_usd"),
+        "overhead_share_final": fin("overhead_share"),
+        "shared_service_share_final": fin("shared_service_share"),
+        "providers_active_final": fin("providers_active"),
+        "jobs_final": fin("jobs"),
+        "local_value_added_usd_total": float(df["local_value_added_usd"].sum()),
+        "buyer_landed_cost_usd_mean_final": fin("buyer_landed_cost_usd_mean"),
+        "consumer_surplus_usd_total": float(df["consumer_surplus_usd"].sum()),
+        "emissions_t_co2_total": float(df["emissions_t_co2"].sum()),
+        "public_spend_usd_total": float(df["public_spend_usd"].sum()),
+        "tipped": tipped,
+        "tipping_month": month,
+        "seed": int(seed),
+        "scenario": scenario,
+        # Extras beyond the contract.
+        "dm_market_share_household_final": fin("dm_market_share_household"),
+        "dm_market_share_institution_final": fin("dm_market_share_institution"),
+        "mean_price_usd_final": fin("mean_price_usd"),
+        "entries_total": int(df["entries"].sum()),
+        "exits_total": int(df["exits"].sum()),
+        "months": len(df),
+    }
+    return out

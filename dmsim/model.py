@@ -1,0 +1,303 @@
+"""The DM ecosystem model: one ``mesa.Model`` over columnar agent state."""
+
+from __future__ import annotations
+
+import mesa
+import numpy as np
+from scipy.spatial import cKDTree
+
+from dmsim import accounting, costs, decisions, market
+from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
+from dmsim.config import SERVICES, DMSimConfig
+from dmsim.geography import NeighbourIndex, make_settlements, scatter_around_people
+from dmsim.ledger import Ledger
+from dmsim.metrics import MetricsRecorder
+from dmsim.state import (
+    MODE_GLOBAL,
+    MODE_INTERNAL,
+    MODE_NONE,
+    MODE_SHARED,
+    PROVIDER_GLOBAL,
+    PROVIDER_LOCAL,
+    SEGMENT_HOUSEHOLD,
+    SEGMENT_INSTITUTION,
+    BuyerTable,
+    ProviderTable,
+    SupplierTable,
+    WorkshopTable,
+)
+from dmsim.streams import Streams
+
+MODE_CODES = {"none": MODE_NONE, "internal": MODE_INTERNAL, "shared": MODE_SHARED,
+              "global": MODE_GLOBAL}
+
+
+class DMModel(mesa.Model):
+    """Distributed-manufacturing ecosystem in one region, one step per month.
+
+    Monthly schedule (DESIGN.md §3):
+
+    1. Providers set fees on expected clients; suppliers' prices follow volumes.
+    2. Workshops compute unit costs and set cost-plus prices on expected volume.
+    3. Market: buyer groups choose by nested logit; workshops fill orders within capacity;
+       overflow goes to coordinated peers, else to imports or is lost.
+    4. Accounting: every payment through the ledger (money is conserved).
+    5. Learning: cumulative output grows, with spillovers.
+    6. Decisions: awareness, make-or-buy, investment, exits, entries, policy.
+    7. Metrics are recorded.
+    """
+
+    def __init__(self, cfg: DMSimConfig) -> None:
+        super().__init__(rng=cfg.seed)
+        self.cfg = cfg
+        self.streams = Streams(cfg.seed)
+        self.month = 0
+        self.product_names = list(cfg.products)
+        prods = [cfg.products[p] for p in self.product_names]
+        self.n_products = len(prods)
+        self.material_usd = np.array([p.material_usd for p in prods])
+        self.labour_hours = np.array([p.labour_hours for p in prods])
+        self.import_price_usd = np.array([p.import_factory_price_usd for p in prods])
+        self.valuation_usd = np.array([p.valuation_usd for p in prods])
+        self.weight_kg = np.array([p.weight_kg for p in prods])
+        self.requires_cert = np.array([p.requires_certification for p in prods])
+        svc = [cfg.service(s) for s in SERVICES]
+        self.internal_cost_usd = np.array([s.internal_cost_usd_per_month for s in svc])
+        self.provider_fixed_usd = np.array([s.provider_fixed_cost_usd_per_month for s in svc])
+        self.provider_marginal_usd = np.array([s.provider_marginal_cost_usd_per_month for s in svc])
+        imp = cfg.imports
+        # Landed cost of imported goods and materials at the port, per USD of factory price.
+        self.import_cost_factor = 1.0 + imp.freight + imp.tariff
+
+        self.ws = WorkshopTable.empty(self.n_products, len(SERVICES))
+        self.pv = ProviderTable()
+        self.sp = SupplierTable()
+        self.bg = BuyerTable.empty(self.n_products)
+        self.ledger = Ledger({"ws": self.ws, "pv": self.pv, "sp": self.sp, "bg": self.bg})
+        self.agents_by_row: dict[str, dict[int, mesa.Agent]] = {"ws": {}, "pv": {}, "sp": {}}
+        self.material_spend = np.zeros(0)  # last month's material purchases per workshop (USD)
+        self.public_spend_usd = 0.0  # cumulative
+        self.entries = self.exits = 0  # this month
+        self.provider_entries = self.provider_exits = 0
+        self.investments = 0  # cumulative
+        self.public_spend_month = 0.0
+        self.unmet_units = np.zeros(0)
+        self.books = None
+
+        self._init_region()
+        self._init_suppliers()
+        self._init_workshops()
+        self._init_providers()
+        self.index = NeighbourIndex(
+            np.column_stack([self.bg.x_km[: self.bg.n], self.bg.y_km[: self.bg.n]]),
+            cfg.market.k_nearest, cfg.workshops.delivery_reach_km,
+        )
+        self.buyer_tree = cKDTree(self.index.buyer_xy)  # for entrants' catchments
+        self.index_stale = True
+        self.metrics = MetricsRecorder(self)
+
+    # ------------------------------------------------------------------ initialisation
+    def _init_region(self) -> None:
+        cfg, rng = self.cfg, self.streams.geography
+        self.towns = make_settlements(cfg, rng)
+        g_h = cfg.region.buyer_groups
+        x, y = scatter_around_people(self.towns, g_h, cfg.region.urban_share, cfg.region.size_km,
+                                     cfg.region.town_radius_km, rng)
+        n_inst = cfg.region.institutions
+        # Institutions sit in towns (hospitals, schools, procurement offices).
+        xi, yi = scatter_around_people(self.towns, n_inst, 1.0, cfg.region.size_km,
+                                       cfg.region.town_radius_km / 2, rng)
+        rows = self.bg.add(g_h + n_inst)
+        bg = self.bg
+        bg.x_km[rows] = np.concatenate([x, xi])
+        bg.y_km[rows] = np.concatenate([y, yi])
+        bg.segment[rows] = np.r_[np.full(g_h, SEGMENT_HOUSEHOLD), np.full(n_inst, SEGMENT_INSTITUTION)]
+        people = cfg.region.population / g_h
+        bg.people[:g_h] = people
+        px, py = self.towns.port
+        bg.port_km[rows] = np.hypot(bg.x_km[rows] - px, bg.y_km[rows] - py)
+        per_person = np.array([cfg.products[p].demand_per_person_per_month for p in self.product_names])
+        inst_share = np.array([cfg.products[p].institution_demand_share for p in self.product_names])
+        total = cfg.region.population * per_person  # potential units per month
+        if n_inst == 0:
+            inst_share = np.zeros_like(inst_share)
+        bg.potential_units[:g_h] = (total * (1 - inst_share) / g_h)[None, :]
+        if n_inst:
+            bg.potential_units[g_h:] = (total * inst_share / n_inst)[None, :]
+        for row in rows:
+            BuyerGroup(self, row)
+
+    def _init_suppliers(self) -> None:
+        row = self.sp.add(1)[0]  # the importing distributor at the port
+        self.sp.active[row] = True
+        self.agents_by_row["sp"][row] = Supplier(self, row)
+
+    def add_local_supplier(self) -> int:
+        """A local supplier enters with start-up cash from its owners; returns its row."""
+        row = int(self.sp.add(1)[0])
+        s = self.cfg.suppliers
+        self.sp.active[row] = True
+        self.sp.local[row] = True
+        self.ledger.pay("owners", "sp", s.local_start_cash_months * s.local_fixed_cost_usd_per_month,
+                        payee_rows=np.array([row]))
+        self.agents_by_row["sp"][row] = Supplier(self, row)
+        return row
+
+    def local_supplier_row(self) -> int | None:
+        """Row of the active local supplier, if any."""
+        rows = np.flatnonzero(self.sp.active[: self.sp.n] & self.sp.local[: self.sp.n])
+        return int(rows[0]) if rows.size else None
+
+    def _init_workshops(self) -> None:
+        cfg = self.cfg
+        rng = self.streams.workshops
+        n = cfg.workshops.initial
+        x, y = scatter_around_people(self.towns, n, cfg.region.urban_share, cfg.region.size_km,
+                                     cfg.region.town_radius_km, rng)
+        self.add_workshops(x, y, rng)
+        ws = self.ws
+        for s, name in enumerate(SERVICES):
+            ws.mode[: ws.n, s] = MODE_CODES[cfg.service(name).initial_mode]
+
+    def add_workshops(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
+                      makes: np.ndarray | None = None) -> np.ndarray:
+        """Create workshops at the given positions (km); owners put in start-up cash.
+
+        Product lines are ``makes`` (k, P) or, if None, ``product_variety`` drawn at random.
+        """
+        cfg = self.cfg
+        n = len(x)
+        rows = self.ws.add(n)
+        ws = self.ws
+        self.material_spend = np.resize(self.material_spend, ws.n)
+        self.material_spend[rows] = 0.0
+        ws.active[rows] = True
+        ws.x_km[rows], ws.y_km[rows] = x, y
+        variety = cfg.product_variety
+        if makes is None:
+            pick = np.argsort(rng.random((n, self.n_products)), axis=1)[:, :variety]
+            makes = np.zeros((n, self.n_products), dtype=bool)
+            makes[np.arange(n)[:, None], pick] = True
+        ws.makes[rows] = makes
+        ws.capacity_hours[rows] = cfg.workshops.capacity_hours_per_month
+        ws.expected_hours[rows] = cfg.workshops.initial_utilisation * cfg.workshops.capacity_hours_per_month
+        ws.mode[rows] = MODE_INTERNAL
+        ws.provider[rows] = -1
+        ws.network[rows] = 0 if cfg.network.type != "independent" else -1
+        ws.entry_month[rows] = self.month
+        ws.loan_rate[rows] = cfg.finance.informal_rate_per_year
+        monthly = (cfg.workshops.fixed_cost_usd_per_month
+                   + cfg.workshops.setup_usd_per_month_per_product * makes.sum(axis=1)
+                   + self.internal_cost_usd.sum())
+        self.ledger.pay("owners", "ws", np.full(n, cfg.workshops.start_cash_months * monthly),
+                        payee_rows=rows)
+        for row in rows:
+            self.agents_by_row["ws"][int(row)] = Workshop(self, row)
+        self.index_stale = True
+        return rows
+
+    def _init_providers(self) -> None:
+        cfg = self.cfg
+        for s, name in enumerate(SERVICES):
+            sc = cfg.service(name)
+            for _ in range(sc.seeded_providers):
+                self.add_provider(s, PROVIDER_LOCAL)
+            if sc.global_provider:
+                self.add_provider(s, PROVIDER_GLOBAL)
+        ws = self.ws
+        rng = self.streams.decisions
+        for s, name in enumerate(SERVICES):
+            want = cfg.service(name).initial_mode
+            if want in ("shared", "global"):
+                kind = PROVIDER_LOCAL if want == "shared" else PROVIDER_GLOBAL
+                rows = np.flatnonzero(self.pv.active[: self.pv.n] & (self.pv.service[: self.pv.n] == s)
+                                      & (self.pv.kind[: self.pv.n] == kind))
+                if rows.size:
+                    ws.provider[: ws.n, s] = rng.choice(rows, size=ws.n)
+                    ws.mode[: ws.n, s] = MODE_CODES[want]
+                else:  # nobody to buy it from: done in-house
+                    ws.mode[: ws.n, s] = MODE_INTERNAL
+        self.pv.clients[: self.pv.n] = self.count_clients()
+        # Providers that start with clients expect at least those.
+        self.pv.expected_clients[: self.pv.n] = np.maximum(self.pv.expected_clients[: self.pv.n],
+                                                           self.pv.clients[: self.pv.n])
+
+    def add_provider(self, service: int, kind: int) -> int:
+        """A provider of ``service`` enters with start-up cash; returns its row."""
+        cfg = self.cfg.services
+        row = int(self.pv.add(1)[0])
+        pv = self.pv
+        pv.active[row] = True
+        pv.service[row] = service
+        pv.kind[row] = kind
+        pv.entry_month[row] = self.month
+        n_ws = int(self.ws.active[: self.ws.n].sum())
+        if kind == PROVIDER_LOCAL:
+            pv.fixed_usd[row] = self.provider_fixed_usd[service]
+            pv.marginal_usd[row] = self.provider_marginal_usd[service]
+            pv.fit[row] = 1.0
+            pv.expected_clients[row] = cfg.provider_initial_expected_share * n_ws
+            self.ledger.pay("owners", "pv", cfg.provider_start_cash_months * pv.fixed_usd[row],
+                            payee_rows=np.array([row]))
+        else:
+            # A global provider serves from its scale elsewhere: a small regional fixed cost
+            # and a per-client cost below a local in-house team's.
+            pv.fixed_usd[row] = cfg.global_fixed_cost_usd_per_month
+            pv.marginal_usd[row] = cfg.global_marginal_cost_factor * self.internal_cost_usd[service]
+            pv.fit[row] = cfg.global_fit
+            pv.expected_clients[row] = max(n_ws, 1)
+        self.agents_by_row["pv"][row] = SharedServiceProvider(self, row)
+        return row
+
+    def client_size(self) -> np.ndarray:
+        """Each workshop's service needs relative to a standard one, (W,).
+
+        ``(capacity / standard capacity) ** internal_scale_elasticity``: a bigger workshop
+        needs more of each service, less than proportionally.
+        """
+        ws = self.ws
+        base = self.cfg.workshops.capacity_hours_per_month
+        return (ws.capacity_hours[: ws.n] / base) ** self.cfg.services.internal_scale_elasticity
+
+    def count_clients(self, head_count: bool = False) -> np.ndarray:
+        """Clients of each provider, in standard-client units (or heads), (providers,)."""
+        ws = self.ws
+        using = ws.active[: ws.n, None] & (ws.provider[: ws.n] >= 0)
+        size = np.ones(ws.n) if head_count else self.client_size()
+        weights = np.broadcast_to(size[:, None], using.shape)[using]
+        return np.bincount(ws.provider[: ws.n][using], weights=weights, minlength=self.pv.n)
+
+    # ------------------------------------------------------------------ the month
+    def step(self) -> None:
+        """Advance one month (see the class docstring for the schedule)."""
+        self.ledger.new_month()
+        self.entries = self.exits = self.provider_entries = self.provider_exits = 0
+        self.public_spend_month = 0.0
+        if self.index_stale:
+            ws = self.ws
+            self.index.rebuild(np.column_stack([ws.x_km[: ws.n], ws.y_km[: ws.n]]),
+                               ws.makes[: ws.n], ws.active[: ws.n])
+            self.index_stale = False
+        # 1-2. fees, costs, prices
+        costs.provider_fees(self)
+        effects = costs.service_effects(self)
+        overhead_ws = costs.service_overhead(self)
+        unit = costs.unit_costs(self, effects, overhead_ws)
+        price = costs.prices(self, unit)
+        self.ws.price_usd[: self.ws.n] = price
+        # 3. market
+        sales = market.clear(self, price, unit, effects)
+        # 4. accounting
+        accounting.settle(self, sales, unit, overhead_ws)
+        # 5. learning and expectations
+        decisions.learn(self, sales)
+        # 6. decisions
+        decisions.decide(self, effects)
+        # 7. metrics
+        self.metrics.record(sales, unit, overhead_ws)
+        self.month += 1
+
+    def run(self) -> None:
+        """Run all configured months."""
+        for _ in range(self.cfg.steps):
+            self.step()

@@ -1,0 +1,81 @@
+"""The real work of one run, as a plain function: ``run(cfg, out_dir) -> RunResult``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from dmsim.config import DMSimConfig
+from dmsim.metrics import summarise
+from dmsim.model import DMModel
+from dmsim.outputs import write_run
+
+
+@dataclass
+class RunResult:
+    """A finished run: the model, its time series and its summary."""
+
+    model: DMModel
+    timeseries: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def run(cfg: DMSimConfig, out_dir: Path | None = None) -> RunResult:
+    """Simulate ``cfg.steps`` months; write the outputs into ``out_dir`` if given."""
+    model = DMModel(cfg)
+    model.run()
+    df = model.metrics.frame()
+    summary = summarise(df, cfg.seed, cfg.scenario)
+    if out_dir is not None:
+        config_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True)
+        write_run(Path(out_dir), config_yaml, df, summary, dashboard=cfg.output.dashboard)
+    return RunResult(model, df, summary)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short, readable block for the terminal."""
+    def f(key: str, fmt: str = "{:,.2f}") -> str:
+        v = summary.get(key)
+        return "n/a" if v is None else fmt.format(v)
+
+    tip = f"yes, from month {summary['tipping_month']}" if summary["tipped"] else "no"
+    lines = [
+        f"dmsim {summary['scenario']} (seed {summary['seed']}, {summary['months']} months)",
+        f"  workshops active (final)      {f('workshops_active_final', '{:,.1f}')}",
+        f"  DM market share (final)       {f('dm_market_share_final', '{:.1%}')}",
+        f"  DM unit cost (final)          {f('mean_unit_cost_usd_final')} USD, "
+        f"service overhead {f('overhead_share_final', '{:.1%}')}",
+        f"  services shared (final)       {f('shared_service_share_final', '{:.1%}')}, "
+        f"providers {f('providers_active_final', '{:,.1f}')}",
+        f"  jobs (final)                  {f('jobs_final', '{:,.0f}')}",
+        f"  local value added (total)     {f('local_value_added_usd_total', '{:,.0f}')} USD",
+        f"  buyer landed cost (final)     {f('buyer_landed_cost_usd_mean_final')} USD/unit",
+        f"  transport emissions (total)   {f('emissions_t_co2_total', '{:,.0f}')} t CO2",
+        f"  public spend (total)          {f('public_spend_usd_total', '{:,.0f}')} USD",
+        f"  tipped                        {tip}",
+    ]
+    return "\n".join(lines)
+
+
+def compose_config(overrides: list[str] | None = None) -> DMSimConfig:
+    """The typed config that ``python -m dmsim OVERRIDES`` would run (for notebooks and tests).
+
+    Example: ``compose_config(["+scenario=shared_services", "seed=3"])``.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from dmsim.cli import CONFIG_DIR, check_overrides
+    from dmsim.config import register_configs
+
+    overrides = list(overrides or [])
+    check_overrides(overrides)
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        dcfg = compose(config_name="config", overrides=overrides)
+    return OmegaConf.to_object(dcfg)  # type: ignore[return-value]
