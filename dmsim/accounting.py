@@ -43,7 +43,7 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     """Book every payment of the month and update each workshop's revenue and profit."""
     cfg = model.cfg
     led = model.ledger
-    ws, pv, sp = model.ws, model.pv, model.sp
+    ws, sp = model.ws, model.sp
     nw = ws.n
     start_cash = ws.cash_usd[:nw].copy()
     wage = cfg.labour.wage_usd_per_hour
@@ -76,7 +76,8 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     local_row = model.local_supplier_row()
     s = cfg.suppliers
     local_share = s.local_material_share if local_row is not None else 0.0
-    local_paid = base_material.sum(axis=1) * local_share * s.local_price_factor * model.import_cost_factor * (1 + s.distributor_margin)
+    local_price = s.local_price_factor * model.import_cost_factor * (1 + s.distributor_margin)
+    local_paid = base_material.sum(axis=1) * local_share * local_price
     imported_paid = material_paid - local_paid
     wrows = np.arange(nw)
     led.pay("ws", "sp", imported_paid, payer_rows=wrows, payee_rows=np.zeros(nw, dtype=np.int64))

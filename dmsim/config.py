@@ -185,7 +185,7 @@ class ServicesConfig:
     provider_expectation_smoothing: float = rng_field(0.15, gt=0, le=1)  # weight of clients seen
     provider_initial_expected_share: float = rng_field(0.5, ge=0, le=1)  # of workshops, at entry
     provider_exit_cash_usd: float = rng_field(0.0)  # a provider exits when cash falls below
-    provider_entry_probability: float = rng_field(0.1, ge=0, le=1)  # per service-quarter if viable
+    provider_entry_probability: float = rng_field(0.25, ge=0, le=1)  # per service-quarter if viable
     provider_entry_hurdle: float = rng_field(1.5, ge=1)  # expected clients / n* needed to enter
     global_fit: float = rng_field(0.7, ge=0, le=1)  # effect of a global service relative to local
     global_fee_usd_per_month: float = rng_field(0.0, ge=0)  # 0 = priced from costs below
@@ -194,7 +194,7 @@ class ServicesConfig:
     switch_interval_months: int = rng_field(3, ge=1)  # make-or-buy reviewed this often
     switch_probability: float = rng_field(0.5, ge=0, le=1)  # of aware workshops that act per review
     switch_saving_threshold: float = rng_field(0.1, ge=0)  # fee must be this much below internal
-    awareness_base_per_month: float = rng_field(0.04, ge=0, le=1)
+    awareness_base_per_month: float = rng_field(0.05, ge=0, le=1)
     awareness_word_of_mouth: float = rng_field(0.4, ge=0, le=1)  # × share of workshops already clients
     awareness_coordination: float = rng_field(0.2, ge=0, le=1)  # × network.coordination
     internal_scale_elasticity: float = rng_field(0.7, ge=0, le=1)  # service needs vs capacity
@@ -219,7 +219,7 @@ class WorkshopsConfig:
     setup_usd_per_month_per_product: float = rng_field(120.0, ge=0)  # per product line
     start_cash_months: float = rng_field(6.0, ge=0)  # of monthly fixed + service costs
     min_expected_hours: float = rng_field(40.0, gt=0)  # q_min of the overhead term, in hours
-    volume_smoothing: float = rng_field(0.3, gt=0, le=1)  # weight of last month's output
+    volume_smoothing: float = rng_field(0.1, gt=0, le=1)  # weight of last month's output
     initial_utilisation: float = rng_field(0.7, ge=0, le=1)  # business-plan volume at entry
     payout_cash_months: float = rng_field(12.0, ge=0)  # owners draw cash beyond this buffer
     exit_negative_cash_months: int = rng_field(3, ge=1)

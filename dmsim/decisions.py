@@ -7,15 +7,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dmsim import entry
-from dmsim.sourcing import local_providers, make_or_buy, spread_awareness
 from dmsim.config import SERVICES
 from dmsim.costs import FINANCE, break_even_clients
+from dmsim.sourcing import local_providers, make_or_buy, spread_awareness
 from dmsim.state import (
-    MODE_GLOBAL,
     MODE_INTERNAL,
-    MODE_NONE,
-    MODE_SHARED,
-    PROVIDER_GLOBAL,
     PROVIDER_LOCAL,
 )
 
@@ -163,8 +159,11 @@ def provider_exit(model: DMModel) -> None:
 
 
 def provider_entry(model: DMModel) -> None:
-    """A local provider may enter a service market where the workshops it could expect to
-    win would carry it past break-even by a hurdle margin."""
+    """Spontaneous entry of local providers.
+
+    A provider may enter a service market where the workshops it could expect to win would
+    carry it past break-even by a hurdle margin.
+    """
     sc = model.cfg.services
     rng = model.streams.providers
     draws = rng.random(len(SERVICES))
@@ -181,13 +180,17 @@ def provider_entry(model: DMModel) -> None:
 
 
 def local_supplier_entry_exit(model: DMModel) -> None:
-    """A local material supplier enters once workshops' material demand is large enough,
-    and closes when its cash runs out."""
+    """Local material supply.
+
+    A local supplier enters once workshops' material demand is large enough, and closes when
+    its cash runs out.
+    """
     s = model.cfg.suppliers
     row = model.local_supplier_row()
     spend = float(model.material_spend.sum())
     if row is None:
-        if spend >= s.local_entry_material_usd_per_month > 0 or (s.local_entry_material_usd_per_month == 0 and spend > 0):
+        threshold = s.local_entry_material_usd_per_month
+        if (threshold > 0 and spend >= threshold) or (threshold == 0 and spend > 0):
             model.add_local_supplier()
     elif model.sp.cash_usd[row] < 0:
         _close(model, "sp", np.array([row]))

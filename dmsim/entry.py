@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from dmsim.config import SERVICES
 from dmsim.costs import DESIGN, MAINTENANCE, TRAINING
@@ -46,7 +45,10 @@ def expected_profit(model: DMModel, x: float, y: float, makes: np.ndarray, mode:
     fee = model.pv.fee_usd[np.maximum(prov, 0)] if model.pv.n else np.zeros(len(SERVICES))
     overhead = float(np.where(mode == MODE_INTERNAL, model.internal_cost_usd,
                               np.where((mode == MODE_SHARED) | (mode == MODE_GLOBAL), fee, 0.0)).sum())
-    design = -sc.design_shared_setup_saving if mode[DESIGN] == MODE_SHARED else sc.design_setup_penalty * (1 - eff[0, DESIGN])
+    if mode[DESIGN] == MODE_SHARED:
+        design = -sc.design_shared_setup_saving
+    else:
+        design = sc.design_setup_penalty * (1 - eff[0, DESIGN])
     fixed = wc.setup_usd_per_month_per_product * makes.sum() * (1 + design) + wc.fixed_cost_usd_per_month
     material = model.material_usd * model.import_cost_factor * (1 + cfg.suppliers.distributor_margin)
     variable = material + hours * cfg.labour.wage_usd_per_hour

@@ -110,7 +110,7 @@ def import_landed_usd(model: DMModel) -> np.ndarray:
 
 @dataclass
 class BuyerTerms:
-    """This month's buyer-side utility terms, (G, P) or (G,)."""
+    """Buyer-side utility terms of the month, (G, P) or (G,)."""
 
     alpha: np.ndarray  # (G, P) utility per USD
     local_pref: np.ndarray  # (G,)
@@ -228,7 +228,8 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         choices.append(ch)
 
     hours_ordered = (ordered_units * unit.hours).sum(axis=1)
-    hours_available = ws.capacity_hours[:nw] * (1.0 - cfg.services.maintenance_downtime * (1.0 - effects[:, MAINTENANCE]))
+    downtime = cfg.services.maintenance_downtime * (1.0 - effects[:, MAINTENANCE])
+    hours_available = ws.capacity_hours[:nw] * (1.0 - downtime)
     hours_available = np.where(active, hours_available, 0.0)
     fill = np.where(hours_ordered > 0, np.minimum(1.0, hours_available / np.maximum(hours_ordered, 1e-12)), 1.0)
     unfilled = hours_ordered * (1.0 - fill)
@@ -245,8 +246,9 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         frac_net = np.where(u_net > 0, coord * np.minimum(1.0, s_net / np.maximum(u_net, 1e-12)), 0.0)
         routed_frac[member] = frac_net[net[member]]
         routed_net = frac_net * u_net
-        hours_in[member] = np.where(s_net[net[member]] > 0,
-                                    routed_net[net[member]] * spare[member] / np.maximum(s_net[net[member]], 1e-12), 0.0)
+        s_mine = s_net[net[member]]
+        share = spare[member] / np.maximum(s_mine, 1e-12)
+        hours_in[member] = np.where(s_mine > 0, routed_net[net[member]] * share, 0.0)
     served = fill + (1.0 - fill) * routed_frac  # share of orders delivered
     hours_out = unfilled * routed_frac
 

@@ -57,7 +57,10 @@ def best_sourcing(
     per month (USD).
 
     Args:
-        mode, prov, aware: (k, S) current sourcing, provider rows and awareness.
+        model: the model (providers and in-house costs).
+        mode: (k, S) current sourcing modes.
+        prov: (k, S) current provider rows (-1 for none).
+        aware: (k, S) whether each workshop knows of local providers of each service.
 
     Returns:
         Best mode, best provider, best cost and current cost, each (k, S).
@@ -96,8 +99,11 @@ def best_sourcing(
 
 
 def make_or_buy(model: DMModel, rows: np.ndarray, probability: float) -> None:
-    """Each workshop in ``rows`` reviews each service and, with ``probability``, moves to the
-    cheapest option it knows if that saves more than the switching threshold."""
+    """Review the sourcing of every service of the workshops in ``rows``.
+
+    With ``probability``, each moves to the cheapest option it knows if that saves more than
+    the switching threshold.
+    """
     sc = model.cfg.services
     ws, pv = model.ws, model.pv
     draws = model.streams.decisions.random((rows.size, len(SERVICES)))

@@ -15,8 +15,10 @@ def paired(request):
 
     out = {}
     for scenario in ("baseline", "shared_services"):
-        out[scenario] = [run(compose_config([f"+scenario={scenario}", f"seed={s}", "output.dashboard=false"])).summary
-                         for s in SEEDS]
+        out[scenario] = [
+            run(compose_config([f"+scenario={scenario}", f"seed={s}", "output.dashboard=false"])).summary
+            for s in SEEDS
+        ]
     return out
 
 
