@@ -273,29 +273,40 @@ class DMModel(mesa.Model):
         self.ledger.new_month()
         self.entries = self.exits = self.provider_entries = self.provider_exits = 0
         self.public_spend_month = 0.0
+        self.refresh_index()
+        effects, overhead_ws, unit, price = self.price()  # 1-2
+        sales = self.clear_market(price, unit, effects)  # 3
+        self.settle(sales, unit, overhead_ws)  # 4
+        decisions.learn(self, sales)  # 5
+        decisions.decide(self, effects)  # 6
+        self.metrics.record(sales, unit, overhead_ws)  # 7
+        self.month += 1
+
+    def refresh_index(self) -> None:
+        """Rebuild the k-nearest index if workshops entered since it was built."""
         if self.index_stale:
             ws = self.ws
             self.index.rebuild(np.column_stack([ws.x_km[: ws.n], ws.y_km[: ws.n]]),
                                ws.makes[: ws.n], ws.active[: ws.n])
             self.index_stale = False
-        # 1-2. fees, costs, prices
+
+    def price(self) -> tuple[np.ndarray, np.ndarray, costs.UnitCosts, np.ndarray]:
+        """Phases 1-2: provider fees, service effects and overhead, unit costs, prices."""
         costs.provider_fees(self)
         effects = costs.service_effects(self)
         overhead_ws = costs.service_overhead(self)
         unit = costs.unit_costs(self, effects, overhead_ws)
         price = costs.prices(self, unit)
         self.ws.price_usd[: self.ws.n] = price
-        # 3. market
-        sales = market.clear(self, price, unit, effects)
-        # 4. accounting
+        return effects, overhead_ws, unit, price
+
+    def clear_market(self, price: np.ndarray, unit: costs.UnitCosts, effects: np.ndarray) -> market.Sales:
+        """Phase 3: buyers choose, workshops fill orders."""
+        return market.clear(self, price, unit, effects)
+
+    def settle(self, sales: market.Sales, unit: costs.UnitCosts, overhead_ws: np.ndarray) -> None:
+        """Phase 4: book every payment of the month."""
         accounting.settle(self, sales, unit, overhead_ws)
-        # 5. learning and expectations
-        decisions.learn(self, sales)
-        # 6. decisions
-        decisions.decide(self, effects)
-        # 7. metrics
-        self.metrics.record(sales, unit, overhead_ws)
-        self.month += 1
 
     def run(self) -> None:
         """Run all configured months."""
