@@ -50,7 +50,7 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
 
     # Buyers pay for DM goods (to workshops) and their delivery (to transport).
     price = ws.price_usd[:nw]
-    spend = sales.pair_units * price[sales.pair_ws, sales.pair_product]
+    spend = sales.pair_units * sales.price_per_pair(price)
     dm_revenue = led.pay("bg", "ws", spend, payer_rows=sales.pair_group, payee_rows=sales.pair_ws)
     delivery = led.pay("bg", "transport", sales.pair_units * sales.pair_delivery_usd,
                        payer_rows=sales.pair_group)

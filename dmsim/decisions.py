@@ -39,7 +39,7 @@ def learn(model: DMModel, sales: Sales) -> None:
         pv.expected_clients[:k] = (1 - a) * pv.expected_clients[:k] + a * pv.clients[:k]
     model.unmet_units = np.maximum(
         0.0, sales.potential_units.sum(axis=1)
-        - np.bincount(sales.pair_group, weights=sales.pair_units, minlength=model.bg.n))
+        - sales.units_by_group())
 
 
 def decide(model: DMModel, effects: np.ndarray) -> None:

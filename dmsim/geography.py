@@ -66,6 +66,15 @@ class NeighbourIndex:
         self.reach_km = reach_km
         self.rows: list[np.ndarray] = []
         self.dist_km: list[np.ndarray] = []
+        # Derived once per build for the market: rows with -1 clipped to 0, which slots
+        # hold a workshop, distances with 0 in empty slots, and the flat link layout.
+        self.rows0: list[np.ndarray] = []
+        self.slot: list[np.ndarray] = []
+        self.dist0_km: list[np.ndarray] = []
+        self.link_group = np.zeros(0, dtype=np.int64)
+        self.link_product = np.zeros(0, dtype=np.int64)
+        self.link_ws = np.zeros(0, dtype=np.int64)
+        self._buffers: dict[str, np.ndarray] = {}
         self.builds = 0
 
     def rebuild(self, ws_xy: np.ndarray, makes: np.ndarray, active: np.ndarray) -> None:
@@ -87,4 +96,22 @@ class NeighbourIndex:
                 dist[:, :k] = d
             self.rows.append(rows)
             self.dist_km.append(dist)
+        self._derive()
         self.builds += 1
+
+    def _derive(self) -> None:
+        self.slot = [r >= 0 for r in self.rows]
+        self.rows0 = [np.maximum(r, 0) for r in self.rows]
+        self.dist0_km = [np.where(s, d, 0.0) for s, d in zip(self.slot, self.dist_km, strict=True)]
+        p, g, k = len(self.rows), self.buyer_xy.shape[0], self.k
+        self.link_ws = np.stack(self.rows0).ravel() if p else np.zeros(0, dtype=np.int64)
+        if self.link_group.size != p * g * k:
+            self.link_group = np.broadcast_to(np.arange(g)[None, :, None], (p, g, k)).ravel()
+            self.link_product = np.broadcast_to(np.arange(p)[:, None, None], (p, g, k)).ravel()
+
+    def link_buffers(self, n_products: int, n_groups: int) -> dict[str, np.ndarray]:
+        """Work arrays (P, G, K) for the market's per-link figures, reused month to month."""
+        shape = (n_products, n_groups, self.k)
+        if not self._buffers or self._buffers["units"].shape != shape:
+            self._buffers = {name: np.empty(shape) for name in ("units", "price", "delivery", "emissions")}
+        return self._buffers

@@ -43,20 +43,22 @@ def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float) -> Choice:
         The probabilities and the log-sum, computed with max-shifts so that large utilities
         neither overflow nor underflow.
     """
-    g = u_ws.shape[0]
-    scaled = u_ws / rho
-    has = np.isfinite(scaled).any(axis=1) if u_ws.shape[1] else np.zeros(g, dtype=bool)
-    top = np.where(has, np.max(scaled, axis=1, initial=-np.inf), 0.0)
-    w = np.exp(scaled - top[:, None])  # exp(-inf) = 0 for unavailable options
+    scaled = u_ws * (1.0 / rho)  # the one copy; the rest works in place
+    top = np.max(scaled, axis=1, initial=-np.inf)
+    has = top > -np.inf
+    top[~has] = 0.0
+    scaled -= top[:, None]
+    w = np.exp(scaled, out=scaled)  # exp(-inf) = 0 for unavailable options
     inner = w.sum(axis=1)
-    iv = np.where(has, rho * (top + np.log(np.where(has, inner, 1.0))), -np.inf)
+    inner[~has] = 1.0
+    iv = np.where(has, rho * (top + np.log(inner)), -np.inf)
     m = np.maximum(np.maximum(iv, u_import), 0.0)
     e_dm, e_imp, e_none = np.exp(iv - m), np.exp(u_import - m), np.exp(-m)
     total = e_dm + e_imp + e_none
     p_dm = e_dm / total
-    within = np.where(has[:, None], w / np.where(has, inner, 1.0)[:, None], 0.0)
+    w *= (p_dm / inner)[:, None]  # within-nest share × nest probability
     return Choice(
-        workshop=within * p_dm[:, None],
+        workshop=w,
         dm=p_dm,
         imported=e_imp / total,
         none=e_none / total,
@@ -69,8 +71,9 @@ def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float) -> Choice:
 class Sales:
     """One month's market outcome.
 
-    Workshop-side arrays are (W, P) or (W,); buyer pairs are flat arrays over every
-    (group, workshop, product) link that sold something.
+    Workshop-side arrays are (W, P) or (W,); buyer pairs are flat arrays over (group,
+    workshop, product) links — the vectorised market lists every slot of the k-nearest index
+    (unused slots carry zero units), the reference market only links that sold.
     """
 
     units: np.ndarray  # (W, P) sold (own production plus orders subcontracted to peers)
@@ -91,6 +94,21 @@ class Sales:
     import_emissions_kg: np.ndarray  # (G, P) per unit
     potential_units: np.ndarray  # (G, P)
     surplus_usd: np.ndarray  # (G, P) consumer surplus over not buying
+    pair_price_usd: np.ndarray | None = None  # per unit; gathered from workshop prices if None
+    group_units: np.ndarray | None = None  # (G,) DM units bought per group; summed if None
+
+    def price_per_pair(self, price: np.ndarray) -> np.ndarray:
+        """Price paid per unit on every link, given the workshops' (W, P) prices (USD)."""
+        if self.pair_price_usd is None:
+            self.pair_price_usd = price[self.pair_ws, self.pair_product]
+        return self.pair_price_usd
+
+    def units_by_group(self) -> np.ndarray:
+        """DM units bought by each buyer group this month, (G,)."""
+        if self.group_units is None:
+            self.group_units = np.bincount(self.pair_group, weights=self.pair_units,
+                                           minlength=self.potential_units.shape[0])
+        return self.group_units
 
 
 def _utility_scale(model: DMModel) -> np.ndarray:
@@ -207,25 +225,46 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     model.inclusive_value = np.full((g, p_n), -np.inf)  # DM nest IV, read by entrants
     model.buyer_terms = buyers
 
-    orders = []  # per product: (rows, valid, orders (G,K))
+    idx = model.index
+    k = idx.k
+    links = idx.link_buffers(p_n, g)  # (P, G, K) arrays reused month to month
+    road = cfg.imports.road_kg_co2_per_t_km
+    lam_on = bool(np.any(buyers.local_pref))
+    phi_on = bool(np.any(buyers.emissions_weight))
+    orders = []
     choices = []
     ordered_units = np.zeros((nw, p_n))
     for p in range(p_n):
-        rows = model.index.rows[p]
-        dist = model.index.dist_km[p]
-        r0 = np.maximum(rows, 0)
-        valid = (rows >= 0) & active[r0]
+        r0, dist = idx.rows0[p], idx.dist0_km[p]
+        valid = idx.slot[p] & active[r0]
         if model.requires_cert[p]:
             valid &= ~institution[:, None] | terms.certified[r0]
-        dist = np.where(valid, dist, 0.0)
-        u, delivery, em = workshop_utility(model, buyers, terms, p, slice(None), r0, price[r0, p], dist)
-        u = np.where(valid, u, -np.inf)
+        price_l = links["price"][p]
+        np.take(np.ascontiguousarray(price[:, p]), r0, out=price_l)
+        delivery = links["delivery"][p]
+        np.take(terms.delivery_rate, r0, out=delivery)
+        delivery *= dist
+        delivery *= model.import_price_usd[p]
+        em = links["emissions"][p]
+        np.take(terms.inbound_kg_per_kg, r0, out=em)
+        em += road * dist
+        em *= model.weight_kg[p] / 1000.0
+        u = model.valuation_usd[p] - price_l - delivery
+        u *= alpha[:, p, None]
+        u += terms.const[r0]
+        if lam_on:
+            u += buyers.local_pref[:, None]
+        if phi_on:
+            u -= buyers.emissions_weight[:, None] * em
+        u[~valid] = -np.inf
         ch = nested_logit(u, buyers.u_import[:, p], m.nest_rho)
         model.inclusive_value[:, p] = ch.inclusive_value
-        o = bg.potential_units[:g, p:p + 1] * ch.workshop
-        ordered_units[:, p] = np.bincount(r0[valid], weights=o[valid], minlength=nw)
-        orders.append((rows, r0, valid, o, delivery, em))
+        o = ch.workshop
+        o *= bg.potential_units[:g, p, None]
+        ordered_units[:, p] = np.bincount(r0.ravel(), weights=o.ravel(), minlength=nw)
+        orders.append((r0, o))
         choices.append(ch)
+    del k
 
     hours_ordered = (ordered_units * unit.hours).sum(axis=1)
     downtime = cfg.services.maintenance_downtime * (1.0 - effects[:, MAINTENANCE])
@@ -252,33 +291,29 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     served = fill + (1.0 - fill) * routed_frac  # share of orders delivered
     hours_out = unfilled * routed_frac
 
-    pair_g, pair_i, pair_p, pair_u, pair_d, pair_e = [], [], [], [], [], []
     import_units = np.zeros((g, p_n))
     surplus = np.zeros((g, p_n))
-    g_idx = np.arange(g)
-    for p, ((rows, r0, valid, o, delivery, em), ch) in enumerate(zip(orders, choices, strict=True)):
-        got = o * served[r0]
-        lost = (o - got).sum(axis=1)
+    group_units = np.zeros(g)
+    for p, ((r0, o), ch) in enumerate(zip(orders, choices, strict=True)):
+        got = links["units"][p]
+        np.take(served, r0, out=got)
+        got *= o
+        bought = got.sum(axis=1)
+        group_units += bought
+        lost = bg.potential_units[:g, p] * ch.dm - bought
         to_import = np.where(ch.imported + ch.none > 0, ch.imported / (ch.imported + ch.none), 0.0)
         import_units[:, p] = bg.potential_units[:g, p] * ch.imported + lost * to_import
         surplus[:, p] = bg.potential_units[:g, p] * ch.logsum / alpha[:, p]
-        sel = valid & (got > 0)
-        gi, ki = np.nonzero(sel)
-        pair_g.append(g_idx[gi])
-        pair_i.append(rows[gi, ki])
-        pair_p.append(np.full(gi.size, p))
-        pair_u.append(got[gi, ki])
-        pair_d.append(delivery[gi, ki])
-        pair_e.append(em[gi, ki])
     units = ordered_units * served[:, None]
     own_units = ordered_units * fill[:, None]
     return Sales(
         units=units, own_units=own_units, hours_ordered=hours_ordered,
         hours_available=hours_available, hours_own=hours_ordered * fill, hours_out=hours_out,
         hours_in=hours_in,
-        pair_group=np.concatenate(pair_g), pair_ws=np.concatenate(pair_i),
-        pair_product=np.concatenate(pair_p), pair_units=np.concatenate(pair_u),
-        pair_delivery_usd=np.concatenate(pair_d), pair_emissions_kg=np.concatenate(pair_e),
+        pair_group=idx.link_group, pair_ws=idx.link_ws, pair_product=idx.link_product,
+        pair_units=links["units"].ravel(), pair_delivery_usd=links["delivery"].ravel(),
+        pair_emissions_kg=links["emissions"].ravel(), pair_price_usd=links["price"].ravel(),
+        group_units=group_units,
         import_units=import_units, import_landed_usd=buyers.import_landed_usd,
         import_emissions_kg=buyers.import_emissions_kg,
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,

@@ -54,12 +54,12 @@ class MetricsRecorder:
         row["potential_units"] = float(sales.potential_units.sum())
         row["dm_market_share"] = _ratio(dm_units, dm_units + imp_units)
         seg = bg.segment[: bg.n]
-        dm_by_group = np.bincount(sales.pair_group, weights=sales.pair_units, minlength=bg.n)
+        dm_by_group = sales.units_by_group()
         for code, name in enumerate(SEGMENTS):
             sel = seg == code
             d, i = dm_by_group[sel].sum(), sales.import_units[sel].sum()
             row[f"dm_market_share_{name}"] = _ratio(d, d + i)
-        dm_by_product = np.bincount(sales.pair_product, weights=sales.pair_units, minlength=m.n_products)
+        dm_by_product = sales.units.sum(axis=0)
         for p, name in enumerate(m.product_names):
             row[f"dm_market_share_{name}"] = _ratio(dm_by_product[p], dm_by_product[p] + sales.import_units[:, p].sum())
         sold_rows = sales.units.shape[0]  # workshops at market time (entrants came after)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import mesa
 import numpy as np
 from scipy.spatial import cKDTree
@@ -28,6 +30,7 @@ from dmsim.state import (
 )
 from dmsim.streams import Streams
 
+PHASES: tuple[str, ...] = ("pricing", "market", "accounting", "decisions", "data_collection")
 MODE_CODES = {"none": MODE_NONE, "internal": MODE_INTERNAL, "shared": MODE_SHARED,
               "global": MODE_GLOBAL}
 
@@ -83,6 +86,7 @@ class DMModel(mesa.Model):
         self.public_spend_month = 0.0
         self.unmet_units = np.zeros(0)
         self.books = None
+        self.phase_seconds = dict.fromkeys(PHASES, 0.0)  # wall time per phase, for the benchmark
 
         self._init_region()
         self._init_suppliers()
@@ -273,14 +277,23 @@ class DMModel(mesa.Model):
         self.ledger.new_month()
         self.entries = self.exits = self.provider_entries = self.provider_exits = 0
         self.public_spend_month = 0.0
+        clock = self.phase_seconds
+        t0 = perf_counter()
         self.refresh_index()
         effects, overhead_ws, unit, price = self.price()  # 1-2
+        t1 = perf_counter()
         sales = self.clear_market(price, unit, effects)  # 3
+        t2 = perf_counter()
         self.settle(sales, unit, overhead_ws)  # 4
+        t3 = perf_counter()
         decisions.learn(self, sales)  # 5
         decisions.decide(self, effects)  # 6
+        t4 = perf_counter()
         self.metrics.record(sales, unit, overhead_ws)  # 7
+        t5 = perf_counter()
         self.month += 1
+        for name, dt in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
+            clock[name] += dt
 
     def refresh_index(self) -> None:
         """Rebuild the k-nearest index if workshops entered since it was built."""
