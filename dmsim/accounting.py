@@ -51,10 +51,9 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     # Buyers pay for DM goods (to workshops) and their delivery (to transport).
     price = ws.price_usd[:nw]
     spend = sales.pair_units * sales.price_per_pair(price)
-    dm_revenue = led.pay("bg", "ws", spend, payer_rows=sales.pair_group, payee_rows=sales.pair_ws)
-    delivery = led.pay("bg", "transport", sales.pair_units * sales.pair_delivery_usd,
-                       payer_rows=sales.pair_group)
     revenue = np.bincount(sales.pair_ws, weights=spend, minlength=nw)
+    dm_revenue = led.transfer("bg", None, sales.sum_by_group(spend), "ws", None, revenue)
+    delivery = led.pay("bg", "transport", sales.sum_by_group(sales.pair_units * sales.pair_delivery_usd))
 
     # Buyers pay for imports: factory and freight abroad, tariff, traders, inland transport.
     imp = cfg.imports

@@ -135,6 +135,7 @@ def workshop_exit(model: DMModel) -> None:
     ws.debt_payment_usd[rows] = 0.0
     ws.provider[rows] = -1
     model.exits += rows.size
+    model.exits_since_build += rows.size
     if model.pv.n:
         model.pv.clients[: model.pv.n] = model.count_clients()
 

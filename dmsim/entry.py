@@ -55,7 +55,7 @@ def expected_profit(model: DMModel, x: float, y: float, makes: np.ndarray, mode:
     price = (variable + (fixed + overhead) * hours / planned) * (1 + wc.markup)
     # Orders: add the prospect to the DM nest of every group within reach.
     buyers = model.buyer_terms
-    near = np.asarray(model.buyer_tree.query_ball_point([x, y], wc.delivery_reach_km), dtype=np.int64)
+    near = np.asarray(model.index.tree.query_ball_point([x, y], wc.delivery_reach_km), dtype=np.int64)
     if near.size == 0:
         return -(fixed + overhead)
     terms = workshop_terms(model, eff, np.array([x]), np.array([y]))

@@ -56,18 +56,23 @@ class NeighbourIndex:
     """For each product, the k nearest active makers within reach of every buyer group.
 
     ``rows[p]`` is (G, k) workshop rows (``-1`` where fewer than k are within reach) and
-    ``dist_km[p]`` the matching distances. Rebuilt only when workshops enter; exits are
-    masked by the market through ``active``.
+    ``dist_km[p]`` the matching distances (not sorted). Entrants are inserted incrementally
+    (:meth:`insert`: each replaces the farthest or a closed workshop in the lists of the groups
+    it can reach, which keeps the lists exact under entry); exits are masked by the market
+    through ``active`` until the model decides a full :meth:`rebuild` is worth it.
     """
 
     def __init__(self, buyer_xy: np.ndarray, k: int, reach_km: float) -> None:
         self.buyer_xy = buyer_xy
+        self.tree = cKDTree(buyer_xy)  # buyer groups, for entrants' catchments
         self.k = k
         self.reach_km = reach_km
-        self.rows: list[np.ndarray] = []
-        self.dist_km: list[np.ndarray] = []
-        # Derived once per build for the market: rows with -1 clipped to 0, which slots
-        # hold a workshop, distances with 0 in empty slots, and the flat link layout.
+        # Stored slot-major, (K, G) per product: reductions over a group's options then run
+        # over contiguous rows, several times faster than over a short trailing axis.
+        self.rows_kg: list[np.ndarray] = []
+        self.dist_kg: list[np.ndarray] = []
+        # Derived for the market: rows with -1 clipped to 0, which slots hold a workshop,
+        # distances with 0 in empty slots, and the flat (P, K, G) link layout.
         self.rows0: list[np.ndarray] = []
         self.slot: list[np.ndarray] = []
         self.dist0_km: list[np.ndarray] = []
@@ -77,41 +82,70 @@ class NeighbourIndex:
         self._buffers: dict[str, np.ndarray] = {}
         self.builds = 0
 
+    @property
+    def rows(self) -> list[np.ndarray]:
+        """Per product, (G, K) workshop rows of each group's options (views)."""
+        return [r.T for r in self.rows_kg]
+
+    @property
+    def dist_km(self) -> list[np.ndarray]:
+        """Per product, (G, K) distances to each group's options (views)."""
+        return [d.T for d in self.dist_kg]
+
     def rebuild(self, ws_xy: np.ndarray, makes: np.ndarray, active: np.ndarray) -> None:
         """Query the k nearest makers of each product for all buyer groups."""
         g = self.buyer_xy.shape[0]
-        self.rows, self.dist_km = [], []
+        self.rows_kg, self.dist_kg = [], []
         for p in range(makes.shape[1]):
             cand = np.flatnonzero(active & makes[:, p])
             k = min(self.k, cand.size)
-            rows = np.full((g, self.k), -1, dtype=np.int64)
-            dist = np.full((g, self.k), np.inf)
+            rows = np.full((self.k, g), -1, dtype=np.int64)
+            dist = np.full((self.k, g), np.inf)
             if k:
-                d, j = cKDTree(ws_xy[cand]).query(
-                    self.buyer_xy, k=k, distance_upper_bound=self.reach_km
-                )
-                d, j = d.reshape(g, k), j.reshape(g, k)
-                ok = np.isfinite(d)
-                rows[:, :k] = np.where(ok, cand[np.minimum(j, cand.size - 1)], -1)
-                dist[:, :k] = d
-            self.rows.append(rows)
-            self.dist_km.append(dist)
+                d, j = cKDTree(ws_xy[cand]).query(self.buyer_xy, k=k, distance_upper_bound=self.reach_km)
+                d, j = d.reshape(g, k).T, j.reshape(g, k).T
+                rows[:k] = np.where(np.isfinite(d), cand[np.minimum(j, cand.size - 1)], -1)
+                dist[:k] = d
+            self.rows_kg.append(rows)
+            self.dist_kg.append(dist)
         self._derive()
         self.builds += 1
 
+    def insert(self, rows: np.ndarray, ws_xy: np.ndarray, makes: np.ndarray, active: np.ndarray) -> None:
+        """Add entrant workshops ``rows`` to the lists of the groups within their reach.
+
+        In each affected list the entrant replaces a closed workshop or else the farthest
+        one, if it is nearer than that one.
+        """
+        for row in rows:
+            near = np.asarray(self.tree.query_ball_point(ws_xy[row], self.reach_km), dtype=np.int64)
+            if near.size == 0:
+                continue
+            d = np.hypot(self.buyer_xy[near, 0] - ws_xy[row, 0], self.buyer_xy[near, 1] - ws_xy[row, 1])
+            for p in np.flatnonzero(makes[row]):
+                lst, dist = self.rows_kg[p][:, near], self.dist_kg[p][:, near]
+                gone = (lst < 0) | ~active[np.maximum(lst, 0)]
+                worst_d = np.where(gone, np.inf, dist)
+                slot = worst_d.argmax(axis=0)
+                better = d < worst_d[slot, np.arange(near.size)]
+                g, s = near[better], slot[better]
+                self.rows_kg[p][s, g] = row
+                self.dist_kg[p][s, g] = d[better]
+        self._derive()
+
     def _derive(self) -> None:
-        self.slot = [r >= 0 for r in self.rows]
-        self.rows0 = [np.maximum(r, 0) for r in self.rows]
-        self.dist0_km = [np.where(s, d, 0.0) for s, d in zip(self.slot, self.dist_km, strict=True)]
-        p, g, k = len(self.rows), self.buyer_xy.shape[0], self.k
+        self.slot = [r >= 0 for r in self.rows_kg]
+        self.rows0 = [np.maximum(r, 0) for r in self.rows_kg]
+        self.dist0_km = [np.where(s, d, 0.0) for s, d in zip(self.slot, self.dist_kg, strict=True)]
+        p, g, k = len(self.rows_kg), self.buyer_xy.shape[0], self.k
         self.link_ws = np.stack(self.rows0).ravel() if p else np.zeros(0, dtype=np.int64)
-        if self.link_group.size != p * g * k:
-            self.link_group = np.broadcast_to(np.arange(g)[None, :, None], (p, g, k)).ravel()
-            self.link_product = np.broadcast_to(np.arange(p)[:, None, None], (p, g, k)).ravel()
+        if self.link_group.size != p * k * g:
+            self.link_group = np.tile(np.arange(g), p * k)
+            self.link_product = np.repeat(np.arange(p), k * g)
 
     def link_buffers(self, n_products: int, n_groups: int) -> dict[str, np.ndarray]:
-        """Work arrays (P, G, K) for the market's per-link figures, reused month to month."""
-        shape = (n_products, n_groups, self.k)
+        """Work arrays (P, K, G) for the market's per-link figures, reused month to month."""
+        shape = (n_products, self.k, n_groups)
         if not self._buffers or self._buffers["units"].shape != shape:
             self._buffers = {name: np.empty(shape) for name in ("units", "price", "delivery", "emissions")}
         return self._buffers

@@ -80,13 +80,16 @@ class Ledger:
     def transfer(
         self,
         payer: str,
-        payer_rows: np.ndarray,
+        payer_rows: np.ndarray | None,
         payer_amounts: np.ndarray,
         payee: str,
-        payee_rows: np.ndarray,
+        payee_rows: np.ndarray | None,
         payee_amounts: np.ndarray,
     ) -> float:
-        """A pooled many-to-many payment: payers' amounts and payees' amounts sum alike."""
+        """A pooled many-to-many payment: payers' amounts and payees' amounts sum alike.
+
+        Rows ``None`` means the amounts are aligned with the table's first rows.
+        """
         out = self._debit(payer, payer_rows, payer_amounts)
         into = self._credit(payee, payee_rows, payee_amounts)
         assert abs(out - into) <= 1e-6 * max(1.0, abs(out)), (payer, payee, out, into)

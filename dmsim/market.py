@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class Choice:
     """Choice probabilities for G groups with up to K workshop options each."""
 
-    workshop: np.ndarray  # (G, K) probability of each workshop option
+    workshop: np.ndarray  # (G, K), or (K, G) with axis=0: probability of each workshop option
     dm: np.ndarray  # (G,) probability of the DM nest
     imported: np.ndarray  # (G,)
     none: np.ndarray  # (G,)
@@ -31,32 +31,34 @@ class Choice:
     inclusive_value: np.ndarray  # (G,) of the DM nest; -inf without options
 
 
-def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float) -> Choice:
+def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float, axis: int = 1) -> Choice:
     """Nested-logit probabilities with the workshops in one nest and U(no purchase) = 0.
 
     Args:
-        u_ws: (G, K) utilities of the workshop options; ``-inf`` marks an unavailable one.
+        u_ws: (G, K) utilities of the workshop options (or (K, G) with ``axis=0``);
+            ``-inf`` marks an unavailable one.
         u_import: (G,) utility of the imported product.
         rho: nest dissimilarity in (0, 1]; 1 gives the plain multinomial logit.
+        axis: the axis of ``u_ws`` that runs over a group's options.
 
     Returns:
         The probabilities and the log-sum, computed with max-shifts so that large utilities
         neither overflow nor underflow.
     """
     scaled = u_ws * (1.0 / rho)  # the one copy; the rest works in place
-    top = np.max(scaled, axis=1, initial=-np.inf)
+    top = np.max(scaled, axis=axis, initial=-np.inf)
     has = top > -np.inf
     top[~has] = 0.0
-    scaled -= top[:, None]
+    scaled -= np.expand_dims(top, axis)
     w = np.exp(scaled, out=scaled)  # exp(-inf) = 0 for unavailable options
-    inner = w.sum(axis=1)
+    inner = w.sum(axis=axis)
     inner[~has] = 1.0
     iv = np.where(has, rho * (top + np.log(inner)), -np.inf)
     m = np.maximum(np.maximum(iv, u_import), 0.0)
     e_dm, e_imp, e_none = np.exp(iv - m), np.exp(u_import - m), np.exp(-m)
     total = e_dm + e_imp + e_none
     p_dm = e_dm / total
-    w *= (p_dm / inner)[:, None]  # within-nest share × nest probability
+    w *= np.expand_dims(p_dm / inner, axis)  # within-nest share × nest probability
     return Choice(
         workshop=w,
         dm=p_dm,
@@ -96,12 +98,19 @@ class Sales:
     surplus_usd: np.ndarray  # (G, P) consumer surplus over not buying
     pair_price_usd: np.ndarray | None = None  # per unit; gathered from workshop prices if None
     group_units: np.ndarray | None = None  # (G,) DM units bought per group; summed if None
+    dense_shape: tuple[int, int, int] | None = None  # (P, K, G) when links fill the whole index
 
     def price_per_pair(self, price: np.ndarray) -> np.ndarray:
         """Price paid per unit on every link, given the workshops' (W, P) prices (USD)."""
         if self.pair_price_usd is None:
             self.pair_price_usd = price[self.pair_ws, self.pair_product]
         return self.pair_price_usd
+
+    def sum_by_group(self, values: np.ndarray) -> np.ndarray:
+        """Sum a per-link array over each buyer group's links, (G,)."""
+        if self.dense_shape is not None:  # links laid out (P, K, G): a reshape, no scatter
+            return values.reshape(self.dense_shape).sum(axis=(0, 1))
+        return np.bincount(self.pair_group, weights=values, minlength=self.potential_units.shape[0])
 
     def units_by_group(self) -> np.ndarray:
         """DM units bought by each buyer group this month, (G,)."""
@@ -226,8 +235,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     model.buyer_terms = buyers
 
     idx = model.index
-    k = idx.k
-    links = idx.link_buffers(p_n, g)  # (P, G, K) arrays reused month to month
+    links = idx.link_buffers(p_n, g)  # (P, K, G) arrays reused month to month
     road = cfg.imports.road_kg_co2_per_t_km
     lam_on = bool(np.any(buyers.local_pref))
     phi_on = bool(np.any(buyers.emissions_weight))
@@ -238,7 +246,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         r0, dist = idx.rows0[p], idx.dist0_km[p]
         valid = idx.slot[p] & active[r0]
         if model.requires_cert[p]:
-            valid &= ~institution[:, None] | terms.certified[r0]
+            valid &= ~institution[None, :] | terms.certified[r0]
         price_l = links["price"][p]
         np.take(np.ascontiguousarray(price[:, p]), r0, out=price_l)
         delivery = links["delivery"][p]
@@ -250,21 +258,20 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         em += road * dist
         em *= model.weight_kg[p] / 1000.0
         u = model.valuation_usd[p] - price_l - delivery
-        u *= alpha[:, p, None]
+        u *= alpha[None, :, p]
         u += terms.const[r0]
         if lam_on:
-            u += buyers.local_pref[:, None]
+            u += buyers.local_pref[None, :]
         if phi_on:
-            u -= buyers.emissions_weight[:, None] * em
+            u -= buyers.emissions_weight[None, :] * em
         u[~valid] = -np.inf
-        ch = nested_logit(u, buyers.u_import[:, p], m.nest_rho)
+        ch = nested_logit(u, buyers.u_import[:, p], m.nest_rho, axis=0)
         model.inclusive_value[:, p] = ch.inclusive_value
         o = ch.workshop
-        o *= bg.potential_units[:g, p, None]
+        o *= bg.potential_units[None, :g, p]
         ordered_units[:, p] = np.bincount(r0.ravel(), weights=o.ravel(), minlength=nw)
         orders.append((r0, o))
         choices.append(ch)
-    del k
 
     hours_ordered = (ordered_units * unit.hours).sum(axis=1)
     downtime = cfg.services.maintenance_downtime * (1.0 - effects[:, MAINTENANCE])
@@ -298,7 +305,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         got = links["units"][p]
         np.take(served, r0, out=got)
         got *= o
-        bought = got.sum(axis=1)
+        bought = got.sum(axis=0)
         group_units += bought
         lost = bg.potential_units[:g, p] * ch.dm - bought
         to_import = np.where(ch.imported + ch.none > 0, ch.imported / (ch.imported + ch.none), 0.0)
@@ -313,7 +320,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         pair_group=idx.link_group, pair_ws=idx.link_ws, pair_product=idx.link_product,
         pair_units=links["units"].ravel(), pair_delivery_usd=links["delivery"].ravel(),
         pair_emissions_kg=links["emissions"].ravel(), pair_price_usd=links["price"].ravel(),
-        group_units=group_units,
+        group_units=group_units, dense_shape=links["units"].shape,
         import_units=import_units, import_landed_usd=buyers.import_landed_usd,
         import_emissions_kg=buyers.import_emissions_kg,
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,

@@ -6,7 +6,6 @@ from time import perf_counter
 
 import mesa
 import numpy as np
-from scipy.spatial import cKDTree
 
 from dmsim import accounting, costs, decisions, market
 from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
@@ -87,6 +86,9 @@ class DMModel(mesa.Model):
         self.unmet_units = np.zeros(0)
         self.books = None
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)  # wall time per phase, for the benchmark
+        self.index_built = False
+        self.index_pending: list[np.ndarray] = []  # entrants not yet in the index
+        self.exits_since_build = 0
 
         self._init_region()
         self._init_suppliers()
@@ -96,8 +98,7 @@ class DMModel(mesa.Model):
             np.column_stack([self.bg.x_km[: self.bg.n], self.bg.y_km[: self.bg.n]]),
             cfg.market.k_nearest, cfg.workshops.delivery_reach_km,
         )
-        self.buyer_tree = cKDTree(self.index.buyer_xy)  # for entrants' catchments
-        self.index_stale = True
+
         self.metrics = MetricsRecorder(self)
 
     # ------------------------------------------------------------------ initialisation
@@ -197,7 +198,7 @@ class DMModel(mesa.Model):
                         payee_rows=rows)
         for row in rows:
             self.agents_by_row["ws"][int(row)] = Workshop(self, row)
-        self.index_stale = True
+        self.index_pending.append(rows)
         return rows
 
     def _init_providers(self) -> None:
@@ -296,12 +297,25 @@ class DMModel(mesa.Model):
             clock[name] += dt
 
     def refresh_index(self) -> None:
-        """Rebuild the k-nearest index if workshops entered since it was built."""
-        if self.index_stale:
-            ws = self.ws
-            self.index.rebuild(np.column_stack([ws.x_km[: ws.n], ws.y_km[: ws.n]]),
-                               ws.makes[: ws.n], ws.active[: ws.n])
-            self.index_stale = False
+        """Bring the k-nearest index up to date with entries and exits.
+
+        A full rebuild at the start and once exits since the last one reach a tenth of the
+        active workshops (so buyers see the next-nearest makers again); otherwise entrants
+        are inserted incrementally, which costs only their own catchments.
+        """
+        ws = self.ws
+        n_active = int(ws.active[: ws.n].sum())
+        full = not self.index_built or self.exits_since_build >= max(1, 0.1 * n_active)
+        if not full and not self.index_pending:
+            return
+        xy = np.column_stack([ws.x_km[: ws.n], ws.y_km[: ws.n]])
+        if full:
+            self.index.rebuild(xy, ws.makes[: ws.n], ws.active[: ws.n])
+            self.index_built = True
+            self.exits_since_build = 0
+        else:
+            self.index.insert(np.concatenate(self.index_pending), xy, ws.makes[: ws.n], ws.active[: ws.n])
+        self.index_pending = []
 
     def price(self) -> tuple[np.ndarray, np.ndarray, costs.UnitCosts, np.ndarray]:
         """Phases 1-2: provider fees, service effects and overhead, unit costs, prices."""
