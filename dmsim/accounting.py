@@ -57,15 +57,13 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
 
     # Buyers pay for imports: factory and freight abroad, tariff, traders, inland transport.
     imp = cfg.imports
-    factory = sales.import_units * model.import_price_usd[None, :]
-    rows_g = np.arange(model.bg.n)
-    led.pay("bg", "foreign", (factory * (1 + imp.freight)).sum(axis=1), payer_rows=rows_g)
-    led.pay("bg", "government", (factory * imp.tariff).sum(axis=1), payer_rows=rows_g)
+    factory = sales.import_units @ model.import_price_usd  # (G,) ex-works value
+    led.pay("bg", "foreign", factory * (1 + imp.freight))
+    led.pay("bg", "government", factory * imp.tariff)
     at_port = factory * model.import_cost_factor
-    trade = led.pay("bg", "trade", (at_port * imp.distribution_margin).sum(axis=1), payer_rows=rows_g)
-    landed_total = sales.import_units * sales.import_landed_usd
-    led.pay("bg", "transport", (landed_total - at_port * (1 + imp.distribution_margin)).sum(axis=1),
-            payer_rows=rows_g)
+    trade = led.pay("bg", "trade", at_port * imp.distribution_margin)
+    landed_total = np.einsum("gp,gp->g", sales.import_units, sales.import_landed_usd)
+    led.pay("bg", "transport", landed_total - at_port * (1 + imp.distribution_margin))
     import_spend = float(landed_total.sum())
 
     # Materials: the importing distributor (row 0) and a local supplier share.

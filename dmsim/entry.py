@@ -89,7 +89,7 @@ def workshop_entry(model: DMModel) -> None:
     k = int(rng.poisson(wc.entry_prospects_per_month * wc.entry_interval_months))
     bg = model.bg
     weight = np.where(bg.segment[: bg.n] == SEGMENT_HOUSEHOLD, model.unmet_units, 0.0)
-    if k == 0 or weight.sum() <= 0 or not hasattr(model, "buyer_terms"):
+    if k == 0 or weight.sum() <= 0 or model.buyer_terms is None:
         return
     g = rng.choice(bg.n, size=k, p=weight / weight.sum())
     x = np.clip(bg.x_km[g] + rng.normal(0, 2.0, k), 0, cfg.region.size_km)

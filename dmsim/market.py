@@ -227,12 +227,13 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     m = cfg.market
     ws, bg = model.ws, model.bg
     nw, g, p_n = ws.n, bg.n, model.n_products
-    buyers = buyer_terms(model)
+    if model.buyer_terms is None:  # static over a run: buyers, imports and their prices
+        model.buyer_terms = buyer_terms(model)
+    buyers = model.buyer_terms
     terms = workshop_terms(model, effects, ws.x_km[:nw], ws.y_km[:nw])
     alpha, institution = buyers.alpha, buyers.institution
     active = ws.active[:nw]
     model.inclusive_value = np.full((g, p_n), -np.inf)  # DM nest IV, read by entrants
-    model.buyer_terms = buyers
 
     idx = model.index
     links = idx.link_buffers(p_n, g)  # (P, K, G) arrays reused month to month

@@ -54,11 +54,11 @@ class MetricsRecorder:
         row["potential_units"] = float(sales.potential_units.sum())
         row["dm_market_share"] = _ratio(dm_units, dm_units + imp_units)
         seg = bg.segment[: bg.n]
-        dm_by_group = sales.units_by_group()
+        n_seg = len(SEGMENTS)
+        dm_seg = np.bincount(seg, weights=sales.units_by_group(), minlength=n_seg)
+        imp_seg = np.bincount(seg, weights=sales.import_units.sum(axis=1), minlength=n_seg)
         for code, name in enumerate(SEGMENTS):
-            sel = seg == code
-            d, i = dm_by_group[sel].sum(), sales.import_units[sel].sum()
-            row[f"dm_market_share_{name}"] = _ratio(d, d + i)
+            row[f"dm_market_share_{name}"] = _ratio(dm_seg[code], dm_seg[code] + imp_seg[code])
         dm_by_product = sales.units.sum(axis=0)
         for p, name in enumerate(m.product_names):
             row[f"dm_market_share_{name}"] = _ratio(dm_by_product[p], dm_by_product[p] + sales.import_units[:, p].sum())
@@ -104,8 +104,8 @@ class MetricsRecorder:
         dm_spend = books.dm_revenue + books.delivery_spend
         row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
         row["consumer_surplus_usd"] = float(sales.surplus_usd.sum())
-        em = float((sales.pair_units * sales.pair_emissions_kg).sum()
-                   + (sales.import_units * sales.import_emissions_kg).sum()) / 1000.0
+        em = float(np.dot(sales.pair_units, sales.pair_emissions_kg)
+                   + np.einsum("gp,gp->", sales.import_units, sales.import_emissions_kg)) / 1000.0
         row["emissions_t_co2"] = em
         row["public_spend_usd"] = m.public_spend_month
         row["dm_revenue_usd"] = books.dm_revenue

@@ -85,6 +85,8 @@ class DMModel(mesa.Model):
         self.public_spend_month = 0.0
         self.unmet_units = np.zeros(0)
         self.books = None
+        self.buyer_terms = None  # market.BuyerTerms, computed once (set None if imports change)
+        self.inclusive_value = np.zeros((0, self.n_products))
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)  # wall time per phase, for the benchmark
         self.index_built = False
         self.index_pending: list[np.ndarray] = []  # entrants not yet in the index
