@@ -149,7 +149,7 @@ class ServiceConfig:
 
 def _default_services() -> dict[str, ServiceConfig]:
     # Internal costs of 3-15% of a workshop's costs each (SOURCES.md ranges, assumption);
-    # provider fixed share of cost ~80% at n* (assumption inside the 60-90% range).
+    # provider fixed share of cost 85% at n* (assumption inside the 60-90% range).
     spec = {  # internal f, provider fixed F = 6.5 f, marginal m = 0.125 f (n* ≈ 9)
         "certification": (440.0, 2_860.0, 55.0),
         "design": (360.0, 2_340.0, 45.0),
@@ -188,9 +188,8 @@ class ServicesConfig:
     provider_entry_probability: float = rng_field(0.25, ge=0, le=1)  # per service-quarter if viable
     provider_entry_hurdle: float = rng_field(1.5, ge=1)  # expected clients / n* needed to enter
     global_fit: float = rng_field(0.7, ge=0, le=1)  # effect of a global service relative to local
-    global_fee_usd_per_month: float = rng_field(0.0, ge=0)  # 0 = priced from costs below
     global_fixed_cost_usd_per_month: float = rng_field(300.0, ge=0)  # regional office share
-    global_marginal_cost_factor: float = rng_field(0.6, ge=0)  # × the local marginal+fixed/n* cost
+    global_marginal_cost_factor: float = rng_field(0.4, ge=0)  # per-client cost, × in-house cost f
     switch_interval_months: int = rng_field(3, ge=1)  # make-or-buy reviewed this often
     switch_probability: float = rng_field(0.5, ge=0, le=1)  # of aware workshops that act per review
     switch_saving_threshold: float = rng_field(0.1, ge=0)  # fee must be this much below internal
@@ -312,7 +311,6 @@ class LabourConfig:
 
     wage_usd_per_hour: float = rng_field(1.8, gt=0)
     hours_per_job_month: float = rng_field(176.0, gt=0)
-    service_jobs_per_internal_service: float = rng_field(0.15, ge=0)
 
 
 @dataclass
@@ -337,7 +335,7 @@ class OutputConfig:
     """What a run writes."""
 
     dashboard: bool = True
-    agent_snapshots: bool = False
+    agent_snapshots: bool = False  # workshops.parquet: every workshop's state once a year
     quiet: bool = False
 
 

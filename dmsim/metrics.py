@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from dmsim.config import SERVICES
+from dmsim.config import MODES, SERVICES
 from dmsim.state import MODE_GLOBAL, MODE_SHARED, PROVIDER_LOCAL, SEGMENTS
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class MetricsRecorder:
     def __init__(self, model: DMModel) -> None:
         self.model = model
         self.rows: list[dict[str, float]] = []
+        self.snapshots: list[pd.DataFrame] = []  # workshops' state, if output.agent_snapshots
 
     def record(self, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarray) -> dict[str, float]:
         """Compute and store this month's figures."""
@@ -116,7 +117,28 @@ class MetricsRecorder:
         row["utilisation"] = _ratio(float(sales.hours_ordered.sum()), float(sales.hours_available.sum()))
         row["money_residual_usd"] = m.ledger.total()
         self.rows.append(row)
+        if cfg.output.agent_snapshots and (m.month % 12 == 11 or m.month == cfg.steps - 1):
+            self.snapshots.append(self.workshop_snapshot())
         return row
+
+    def workshop_snapshot(self) -> pd.DataFrame:
+        """Every workshop's state now (one row per workshop ever created)."""
+        m = self.model
+        ws = m.ws
+        n = ws.n
+        out = {
+            "month": np.full(n, m.month), "workshop": np.arange(n), "active": ws.active[:n].copy(),
+            "x_km": ws.x_km[:n].copy(), "y_km": ws.y_km[:n].copy(), "entry_month": ws.entry_month[:n].copy(),
+            "capacity_hours": ws.capacity_hours[:n].copy(), "cash_usd": ws.cash_usd[:n].copy(),
+            "debt_usd": ws.debt_usd[:n].copy(), "revenue_usd": ws.revenue_usd[:n].copy(),
+            "profit_usd": ws.profit_usd[:n].copy(), "expected_hours": ws.expected_hours[:n].copy(),
+        }
+        for p, name in enumerate(m.product_names):
+            out[f"units_{name}"] = ws.units[:n, p].copy()
+            out[f"price_{name}_usd"] = np.where(ws.makes[:n, p], ws.price_usd[:n, p], np.nan)
+        for s, name in enumerate(SERVICES):
+            out[f"mode_{name}"] = pd.Categorical.from_codes(ws.mode[:n, s], categories=list(MODES))
+        return pd.DataFrame(out)
 
     def frame(self) -> pd.DataFrame:
         """The time series, one row per month."""

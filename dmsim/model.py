@@ -222,6 +222,7 @@ class DMModel(mesa.Model):
                 if rows.size:
                     ws.provider[: ws.n, s] = rng.choice(rows, size=ws.n)
                     ws.mode[: ws.n, s] = MODE_CODES[want]
+                    ws.aware[: ws.n, s] = True  # clients know their provider
                 else:  # nobody to buy it from: done in-house
                     ws.mode[: ws.n, s] = MODE_INTERNAL
         self.pv.clients[: self.pv.n] = self.count_clients()

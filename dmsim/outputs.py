@@ -25,6 +25,7 @@ SUMMARY = "summary.json"
 TIMESERIES = "timeseries.parquet"
 CONFIG = "config.yaml"
 DASHBOARD = "dashboard.png"
+SNAPSHOTS = "workshops.parquet"
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -41,12 +42,14 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_run(out_dir: Path, config_yaml: str, df: pd.DataFrame, summary: dict[str, Any],
-              dashboard: bool = True) -> None:
-    """Write the resolved config, time series, dashboard and (last) the summary."""
+              dashboard: bool = True, snapshots: pd.DataFrame | None = None) -> None:
+    """Write the resolved config, time series, snapshots, dashboard and (last) the summary."""
     out_dir = Path(out_dir)
     (out_dir / SUMMARY).unlink(missing_ok=True)  # a re-run is unfinished until it ends
     atomic_write(out_dir / CONFIG, lambda p: p.write_text(config_yaml))
     atomic_write(out_dir / TIMESERIES, lambda p: df.to_parquet(p, index=False))
+    if snapshots is not None:
+        atomic_write(out_dir / SNAPSHOTS, lambda p: snapshots.to_parquet(p, index=False))
     if dashboard:
         atomic_write(out_dir / DASHBOARD, lambda p: plot_dashboard(df, summary, p))
     atomic_write(out_dir / SUMMARY,

@@ -32,7 +32,9 @@ def run(cfg: DMSimConfig, out_dir: Path | None = None) -> RunResult:
     summary = summarise(df, cfg.seed, cfg.scenario)
     if out_dir is not None:
         config_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True)
-        write_run(Path(out_dir), config_yaml, df, summary, dashboard=cfg.output.dashboard)
+        snaps = model.metrics.snapshots
+        write_run(Path(out_dir), config_yaml, df, summary, dashboard=cfg.output.dashboard,
+                  snapshots=pd.concat(snaps, ignore_index=True) if snaps else None)
     return RunResult(model, df, summary)
 
 
