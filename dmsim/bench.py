@@ -38,17 +38,31 @@ REFERENCE = ["region.buyer_groups=10000", "region.institutions=0", "region.size_
              "region.population=2500000", "workshops.initial=1000", *HOLD]
 
 
+SCALING_MONTHS = 24
+SCALING_GROUPS = [12_500, 25_000, 50_000, 100_000]  # at 1,000 workshops
+SCALING_WORKSHOPS = [1_000, 2_500, 5_000, 10_000]  # at 25,000 buyer groups
+
+
+def scaling_overrides(groups: int, workshops: int) -> list[str]:
+    """A size with the given buyer groups and workshops (density as in XL: 100 people a group)."""
+    people = groups * 100
+    side = round(1000 * (groups / 100_000) ** 0.5)
+    return [f"region.population={people}", f"region.buyer_groups={groups}", "region.institutions=0",
+            f"region.size_km={side}", f"workshops.initial={workshops}", f"steps={SCALING_MONTHS}",
+            *HOLD, "output.dashboard=false"]
+
+
 def overrides(size: str) -> list[str]:
     """Config overrides of a benchmark size."""
     return [*SIZES[size], *(HOLD if size != "S" else []), "output.dashboard=false"]
 
 
-def measure(size: str) -> dict[str, Any]:
-    """Run one size in this process and return its figures."""
+def measure(size: str, extra: list[str] | None = None) -> dict[str, Any]:
+    """Run one size (or explicit overrides) in this process and return its figures."""
     from dmsim.model import DMModel
     from dmsim.run import compose_config
 
-    cfg = compose_config(overrides(size))
+    cfg = compose_config(extra if extra is not None else overrides(size))
     t0 = time.perf_counter()
     model = DMModel(cfg)
     t1 = time.perf_counter()
@@ -102,11 +116,34 @@ def main() -> None:
     ap.add_argument("--size", choices=[*SIZES, "all"], default="all")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--no-reference", action="store_true", help="skip the reference comparison")
-    ap.add_argument("--child", choices=[*SIZES, "reference"], help=argparse.SUPPRESS)
+    ap.add_argument("--scaling", action="store_true",
+                    help="cost per month against buyer groups and against workshops instead of the sizes")
+    ap.add_argument("--child", choices=[*SIZES, "reference", "scaling"], help=argparse.SUPPRESS)
+    ap.add_argument("--groups", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--workshops", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
-        res = measure_reference() if a.child == "reference" else measure(a.child)
+        if a.child == "reference":
+            res = measure_reference()
+        elif a.child == "scaling":
+            res = measure("scaling", scaling_overrides(a.groups, a.workshops))
+        else:
+            res = measure(a.child)
         print(json.dumps(res))
+        return
+    if a.scaling:
+        results = {"by_groups": [], "by_workshops": []}
+        grid = [("by_groups", g, 1_000) for g in SCALING_GROUPS] + [
+            ("by_workshops", 25_000, w) for w in SCALING_WORKSHOPS]
+        for key, g, w in grid:
+            r = _child(["--child", "scaling", "--groups", str(g), "--workshops", str(w)])
+            per_month = 1000 * r["model_s"] / r["months"]
+            results[key].append({"buyer_groups": g, "workshops": w, "ms_per_month": per_month,
+                                 "market_ms_per_month": r["ms_per_month"]["market"]})
+            print(f"{g:>7,} groups {w:>6,} workshops: {per_month:7.1f} ms/month "
+                  f"(market {r['ms_per_month']['market']:.1f})", flush=True)
+        if a.json:
+            a.json.write_text(json.dumps(results, indent=2) + "\n")
         return
     sizes = list(SIZES) if a.size == "all" else [a.size]
     results: dict[str, Any] = {}
