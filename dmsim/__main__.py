@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dmsim.cli import check_overrides
 from dmsim.config import ConfigError, DMSimConfig, register_configs
-from dmsim.run import format_summary, run
+from dmsim.run import format_summary, is_finished, run
 
 
 def _fail(err: Exception) -> None:
@@ -38,19 +39,39 @@ def _hydra_main(dcfg: DictConfig) -> None:
     except ConfigError as e:
         _fail(e)
     out_dir = Path(HydraConfig.get().runtime.output_dir)
+    if is_finished(out_dir, cfg):
+        print(f"dmsim: finished already, skipped: {out_dir}")
+        return
     result = run(cfg, out_dir)
     if not cfg.output.quiet:
         print(format_summary(result.summary))
         print(f"  outputs in {out_dir}")
 
 
+def stable_sweep_dir(args: list[str]) -> str:
+    """A sweep directory that depends only on what is swept, so a re-run finds its runs.
+
+    ``multirun/NAME`` for ``+experiment=NAME``, else ``multirun/sweep-HASH`` of the sorted
+    non-Hydra overrides (the launcher does not change results, so it does not change the name).
+    """
+    over = sorted(a for a in args if not a.startswith(("-", "hydra")))
+    for a in over:
+        if a.startswith("+experiment="):
+            return f"multirun/{a.split('=', 1)[1]}"
+    digest = hashlib.sha1("\n".join(over).encode()).hexdigest()[:10]
+    return f"multirun/sweep-{digest}"
+
+
 def main() -> None:
     """Check the overrides, then hand over to Hydra."""
     register_configs()
+    args = sys.argv[1:]
     try:
-        check_overrides(sys.argv[1:])
+        check_overrides(args)
     except ConfigError as e:
         _fail(e)
+    if ("-m" in args or "--multirun" in args) and not any(a.startswith("hydra.sweep.dir=") for a in args):
+        sys.argv.append(f"hydra.sweep.dir={stable_sweep_dir(args)}")
     _hydra_main()
 
 

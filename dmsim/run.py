@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 from dmsim.config import DMSimConfig
 from dmsim.metrics import summarise
 from dmsim.model import DMModel
-from dmsim.outputs import write_run
+from dmsim.outputs import CONFIG, SUMMARY, write_run
 
 
 @dataclass
@@ -31,11 +31,27 @@ def run(cfg: DMSimConfig, out_dir: Path | None = None) -> RunResult:
     df = model.metrics.frame()
     summary = summarise(df, cfg.seed, cfg.scenario)
     if out_dir is not None:
-        config_yaml = OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True)
         snaps = model.metrics.snapshots
-        write_run(Path(out_dir), config_yaml, df, summary, dashboard=cfg.output.dashboard,
+        write_run(Path(out_dir), config_yaml(cfg), df, summary, dashboard=cfg.output.dashboard,
                   snapshots=pd.concat(snaps, ignore_index=True) if snaps else None)
     return RunResult(model, df, summary)
+
+
+def config_yaml(cfg: DMSimConfig) -> str:
+    """The resolved configuration as written to a run's ``config.yaml``."""
+    return OmegaConf.to_yaml(OmegaConf.structured(cfg), resolve=True)
+
+
+def is_finished(out_dir: Path, cfg: DMSimConfig) -> bool:
+    """Whether ``out_dir`` holds a finished run of exactly this config (resume a sweep).
+
+    Finished means ``summary.json`` exists — it is written last, atomically — and the
+    ``config.yaml`` beside it matches ``cfg``.
+    """
+    out_dir = Path(out_dir)
+    if not (out_dir / SUMMARY).is_file() or not (out_dir / CONFIG).is_file():
+        return False
+    return (out_dir / CONFIG).read_text() == config_yaml(cfg)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
