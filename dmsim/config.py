@@ -181,6 +181,7 @@ class ServicesConfig:
     maintenance: ServiceConfig = field(default_factory=lambda: _default_services()["maintenance"])
     training: ServiceConfig = field(default_factory=lambda: _default_services()["training"])
     provider_margin: float = rng_field(0.2, ge=0, le=2)  # fee mark-up over cost
+    provider_fixed_cost_scale: float = rng_field(1.0, ge=0)  # × every provider's fixed cost (sweeps)
     provider_start_cash_months: float = rng_field(6.0, ge=0)  # start-up cash, months of fixed cost
     provider_expectation_smoothing: float = rng_field(0.15, gt=0, le=1)  # weight of clients seen
     provider_initial_expected_share: float = rng_field(0.5, ge=0, le=1)  # of workshops, at entry

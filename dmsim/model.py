@@ -65,7 +65,8 @@ class DMModel(mesa.Model):
         self.requires_cert = np.array([p.requires_certification for p in prods])
         svc = [cfg.service(s) for s in SERVICES]
         self.internal_cost_usd = np.array([s.internal_cost_usd_per_month for s in svc])
-        self.provider_fixed_usd = np.array([s.provider_fixed_cost_usd_per_month for s in svc])
+        self.provider_fixed_usd = cfg.services.provider_fixed_cost_scale * np.array(
+            [s.provider_fixed_cost_usd_per_month for s in svc])
         self.provider_marginal_usd = np.array([s.provider_marginal_cost_usd_per_month for s in svc])
         imp = cfg.imports
         # Landed cost of imported goods and materials at the port, per USD of factory price.
