@@ -77,7 +77,7 @@ def material_price_index(model: DMModel, effects: np.ndarray) -> np.ndarray:
     coord = cfg.network.coordination
     if coord > 0 and n:
         net = ws.network[:n]
-        member = (net >= 0) & ~pooled  # logistics clients are priced at their pool already
+        member = (net >= 0) & ws.active[:n] & ~pooled  # logistics clients are priced at their pool already
         if member.any():
             pool = np.bincount(net[member], weights=vol[member])
             vol[member] += coord * (pool[net[member]] - vol[member])
