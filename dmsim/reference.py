@@ -12,7 +12,7 @@ element. Learning, make-or-buy, entry, exit and metrics are the shared code of `
 
 It is slow on purpose and serves as the test oracle for the vectorised step
 (``tests/test_reference.py``): the same config and seed must give the same month-by-month
-metrics in both models. :func:`reference_month_seconds` times it for the benchmark.
+metrics in both models. ``python -m dmsim.bench`` times it against the vectorised step.
 
 Conventions: money in USD, time in months, production time in hours, distances in km,
 emissions in kg CO2. A workshop that has exited is no longer a Mesa agent: it offers nothing,
@@ -22,7 +22,6 @@ orders nothing and pays nothing, and its rows in the month's arrays stay zero.
 from __future__ import annotations
 
 import math
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ import numpy as np
 from dmsim import market
 from dmsim.accounting import MonthBooks
 from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
-from dmsim.config import SERVICES, DMSimConfig
+from dmsim.config import SERVICES
 from dmsim.costs import UnitCosts
 from dmsim.market import Sales
 from dmsim.model import DMModel
@@ -796,14 +795,3 @@ class ReferenceModel(DMModel):
         self.public_spend_month += paid
         return paid
 
-
-def reference_month_seconds(cfg: DMSimConfig, months: int = 2) -> float:
-    """Wall seconds per month of :class:`ReferenceModel` stepping ``months`` months of ``cfg``.
-
-    Construction is not timed; decisions and metrics (shared with ``DMModel``) are.
-    """
-    model = ReferenceModel(cfg)
-    t0 = time.perf_counter()
-    for _ in range(months):
-        model.step()
-    return (time.perf_counter() - t0) / months
