@@ -14,7 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dmsim.cli import check_overrides
 from dmsim.config import ConfigError, DMSimConfig, register_configs
-from dmsim.run import format_summary, is_finished, run
+from dmsim.run import apply_sample, format_summary, is_finished, run
 
 
 def _fail(err: Exception) -> None:
@@ -25,7 +25,7 @@ def _fail(err: Exception) -> None:
 def to_typed(dcfg: DictConfig) -> DMSimConfig:
     """Typed config from Hydra's composed one; range checks run here."""
     try:
-        return OmegaConf.to_object(dcfg)  # type: ignore[return-value]
+        return apply_sample(OmegaConf.to_object(dcfg))  # type: ignore[arg-type]
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", "") or "config"
         raise ConfigError(key, getattr(e, "value", None), str(e).splitlines()[0]) from None

@@ -341,6 +341,18 @@ class OutputConfig:
 
 
 @dataclass
+class SampleConfig:
+    """One row of a parameter-sample table (sensitivity analysis driven through a sweep).
+
+    With ``file`` set and ``index >= 0``, the row's columns (dotted config keys) override the
+    config before the run, e.g. ``sample.file=samples.parquet sample.index='range(0,80)'``.
+    """
+
+    file: str = ""  # parquet table, one column per dotted key
+    index: int = rng_field(-1, ge=-1)  # row to apply; -1 = none
+
+
+@dataclass
 class DMSimConfig:
     """The whole run. Field defaults are the ``baseline`` scenario."""
 
@@ -361,6 +373,7 @@ class DMSimConfig:
     finance: FinanceConfig = field(default_factory=FinanceConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
 
     def __post_init__(self) -> None:
         validate(self)

@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from dmsim.config import DMSimConfig
+from dmsim.config import ConfigError, DMSimConfig
 from dmsim.metrics import summarise
 from dmsim.model import DMModel
 from dmsim.outputs import CONFIG, SUMMARY, write_run
@@ -79,6 +79,34 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def apply_sample(cfg: DMSimConfig) -> DMSimConfig:
+    """``cfg`` with row ``sample.index`` of ``sample.file`` applied (unchanged if none).
+
+    Raises:
+        ConfigError: the file is missing or unreadable, the index is out of range, or a
+            column is not a config key or holds a value its key does not allow.
+    """
+    s = cfg.sample
+    if not s.file or s.index < 0:
+        return cfg
+    try:
+        table = pd.read_parquet(s.file)
+    except (OSError, ValueError) as e:
+        raise ConfigError("sample.file", s.file, f"a readable parquet table ({type(e).__name__})") from None
+    if s.index >= len(table):
+        raise ConfigError("sample.index", s.index, f"must be < {len(table)}, the rows of {s.file}")
+    node = OmegaConf.structured(cfg)
+    OmegaConf.set_struct(node, True)
+    for key in table.columns:
+        value = table[key].iloc[s.index]  # per column, so integer columns stay integers
+        value = value.item() if hasattr(value, "item") else value
+        try:
+            OmegaConf.update(node, str(key), value, merge=True)
+        except Exception:  # noqa: BLE001 - any OmegaConf rejection is one user error
+            raise ConfigError(str(key), value, f"a config key and value allowed there (column of {s.file})") from None
+    return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+
 def compose_config(overrides: list[str] | None = None) -> DMSimConfig:
     """The typed config that ``python -m dmsim OVERRIDES`` would run (for notebooks and tests).
 
@@ -96,4 +124,4 @@ def compose_config(overrides: list[str] | None = None) -> DMSimConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         dcfg = compose(config_name="config", overrides=overrides)
-    return OmegaConf.to_object(dcfg)  # type: ignore[return-value]
+    return apply_sample(OmegaConf.to_object(dcfg))  # type: ignore[arg-type]

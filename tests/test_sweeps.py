@@ -58,3 +58,22 @@ def test_launchers_give_the_serial_results(tmp_path, launcher):
     a = {d.name: json.loads((d / "summary.json").read_text()) for d in runs(serial)}
     b = {d.name: json.loads((d / "summary.json").read_text()) for d in runs(other)}
     assert len(a) == 4 and a == b
+
+
+def test_a_sample_row_overrides_the_config(tmp_path):
+    import pandas as pd
+
+    from dmsim.config import ConfigError
+    from dmsim.run import compose_config, run
+
+    table = tmp_path / "samples.parquet"
+    pd.DataFrame({"workshops.initial": [5, 30], "imports.tariff": [0.0, 0.3]}).to_parquet(table)
+    cfg = compose_config([f"sample.file={table}", "sample.index=1", *SMALL])
+    assert (cfg.workshops.initial, cfg.imports.tariff) == (30, 0.3)
+    run(cfg, tmp_path / "run")
+    assert "initial: 30" in (tmp_path / "run" / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match="sample.index"):
+        compose_config([f"sample.file={table}", "sample.index=2", *SMALL])
+    pd.DataFrame({"workshops.initial": [-4]}).to_parquet(table)
+    with pytest.raises(ConfigError, match="workshops.initial"):
+        compose_config([f"sample.file={table}", "sample.index=0", *SMALL])
