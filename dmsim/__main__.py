@@ -9,6 +9,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -34,11 +35,14 @@ def to_typed(dcfg: DictConfig) -> DMSimConfig:
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
 def _hydra_main(dcfg: DictConfig) -> None:
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    hc = HydraConfig.get()
     try:
         cfg = to_typed(dcfg)
     except ConfigError as e:
+        if hc.mode == RunMode.MULTIRUN:
+            raise  # fail this job only; the progress callback reports it, the sweep goes on
         _fail(e)
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    out_dir = Path(hc.runtime.output_dir)
     if is_finished(out_dir, cfg):
         print(f"dmsim: finished already, skipped: {out_dir}")
         return
