@@ -49,7 +49,7 @@ def decide(model: DMModel, effects: np.ndarray) -> None:
     spread_awareness(model)
     if (month + 1) % cfg.services.switch_interval_months == 0:
         make_or_buy(model, np.flatnonzero(model.ws.active[: model.ws.n]),
-                    cfg.services.switch_probability)
+                    cfg.services.switch_probability, model.streams.monthly("switching", month))
         provider_entry(model)
     invest(model, effects)
     provider_exit(model)
@@ -166,7 +166,7 @@ def provider_entry(model: DMModel) -> None:
     carry it past break-even by a hurdle margin.
     """
     sc = model.cfg.services
-    rng = model.streams.providers
+    rng = model.streams.monthly("providers", model.month)
     draws = rng.random(len(SERVICES))
     n_ws = int(model.ws.active[: model.ws.n].sum())
     for s in range(len(SERVICES)):

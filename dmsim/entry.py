@@ -85,7 +85,7 @@ def workshop_entry(model: DMModel) -> None:
     """Prospects arrive (Poisson), each tests a site; those whose plan pays enter."""
     cfg = model.cfg
     wc = cfg.workshops
-    rng = model.streams.entry
+    rng = model.streams.monthly("entry", model.month)
     k = int(rng.poisson(wc.entry_prospects_per_month * wc.entry_interval_months))
     bg = model.bg
     weight = np.where(bg.segment[: bg.n] == SEGMENT_HOUSEHOLD, model.unmet_units, 0.0)
@@ -115,5 +115,5 @@ def workshop_entry(model: DMModel) -> None:
         return
     rows = model.add_workshops(x[go], y[go], rng, makes=makes[go])
     ws.aware[rows] = aware[go]
-    make_or_buy(model, rows, 1.0)
+    make_or_buy(model, rows, 1.0, rng)
     model.entries += int(go.sum())

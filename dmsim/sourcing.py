@@ -34,7 +34,7 @@ def spread_awareness(model: DMModel) -> None:
     n = ws.n
     active = ws.active[:n]
     n_active = max(int(active.sum()), 1)
-    rng = model.streams.decisions
+    rng = model.streams.monthly("awareness", model.month)
     draws = rng.random((n, len(SERVICES)))  # one draw per cell keeps the stream aligned
     for s in range(len(SERVICES)):
         rows = local_providers(model, s)
@@ -98,7 +98,7 @@ def best_sourcing(
     return new_mode, new_prov, best, current
 
 
-def make_or_buy(model: DMModel, rows: np.ndarray, probability: float) -> None:
+def make_or_buy(model: DMModel, rows: np.ndarray, probability: float, rng: np.random.Generator) -> None:
     """Review the sourcing of every service of the workshops in ``rows``.
 
     With ``probability``, each moves to the cheapest option it knows if that saves more than
@@ -106,7 +106,7 @@ def make_or_buy(model: DMModel, rows: np.ndarray, probability: float) -> None:
     """
     sc = model.cfg.services
     ws, pv = model.ws, model.pv
-    draws = model.streams.decisions.random((rows.size, len(SERVICES)))
+    draws = rng.random((ws.n, len(SERVICES)))[rows]  # per row: common random numbers
     if rows.size == 0:
         return
     mode, prov = ws.mode[rows], ws.provider[rows]
