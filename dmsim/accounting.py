@@ -170,7 +170,7 @@ def _provider_subsidies(model: DMModel) -> float:
     pol = model.cfg.policy
     pv = model.pv
     n = pv.n
-    if n == 0 or pol.provider_subsidy_share <= 0 or model.month >= pol.provider_subsidy_months:
+    if n == 0 or model.subsidy_share_now() <= 0:
         return 0.0
     eligible = pv.active[:n] & (pv.kind[:n] == PROVIDER_LOCAL)
     want = np.where(eligible, pol.provider_subsidy_share * pv.fixed_usd[:n], 0.0)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dmsim.config import SERVICES
-from dmsim.state import MODE_GLOBAL, MODE_INTERNAL, MODE_SHARED
+from dmsim.state import MODE_GLOBAL, MODE_INTERNAL, MODE_SHARED, PROVIDER_LOCAL
 
 if TYPE_CHECKING:
     from dmsim.model import DMModel
@@ -37,12 +37,15 @@ def service_effects(model: DMModel) -> np.ndarray:
 def provider_fees(model: DMModel) -> None:
     """Set each provider's fee to recover cost at its expected clients (DESIGN.md §4).
 
-    ``fee = (F / max(n̂, 1) + m) · (1 + margin)``.
+    ``fee = (F · (1 − σ) / max(n̂, 1) + m) · (1 + margin)``, with σ the share of a local
+    provider's fixed cost that a start-up subsidy pays this month (0 without one): the subsidy
+    reaches clients as a lower fee, which is how it helps them arrive.
     """
     pv = model.pv
     n = pv.n
     margin = model.cfg.services.provider_margin
-    pv.fee_usd[:n] = (pv.fixed_usd[:n] / np.maximum(pv.expected_clients[:n], 1.0)
+    subsidy = np.where(pv.kind[:n] == PROVIDER_LOCAL, model.subsidy_share_now(), 0.0)
+    pv.fee_usd[:n] = (pv.fixed_usd[:n] * (1.0 - subsidy) / np.maximum(pv.expected_clients[:n], 1.0)
                       + pv.marginal_usd[:n]) * (1.0 + margin)
 
 

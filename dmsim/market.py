@@ -245,6 +245,14 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     ordered_units = np.zeros((nw, p_n))
     for p in range(p_n):
         r0, dist = idx.rows0[p], idx.dist0_km[p]
+        if nw == 0:  # no workshop at all (the centralised counterfactual): imports or nothing
+            for name in ("price", "delivery", "emissions"):
+                links[name][p] = 0.0
+            ch = nested_logit(np.full(r0.shape, -np.inf), buyers.u_import[:, p], m.nest_rho, axis=0)
+            model.inclusive_value[:, p] = ch.inclusive_value
+            orders.append((r0, ch.workshop))
+            choices.append(ch)
+            continue
         valid = idx.slot[p] & active[r0]
         if model.requires_cert[p]:
             valid &= ~institution[None, :] | terms.certified[r0]
@@ -304,8 +312,11 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     group_units = np.zeros(g)
     for p, ((r0, o), ch) in enumerate(zip(orders, choices, strict=True)):
         got = links["units"][p]
-        np.take(served, r0, out=got)
-        got *= o
+        if nw:
+            np.take(served, r0, out=got)
+            got *= o
+        else:
+            got[:] = 0.0
         bought = got.sum(axis=0)
         group_units += bought
         lost = bg.potential_units[:g, p] * ch.dm - bought

@@ -258,6 +258,12 @@ class DMModel(mesa.Model):
         self.agents_by_row["pv"][row] = SharedServiceProvider(self, row)
         return row
 
+    def subsidy_share_now(self) -> float:
+        """Share of local providers' fixed cost paid by the start-up subsidy this month."""
+        pol = self.cfg.policy
+        live = self.month < pol.provider_subsidy_months and self.public_spend_usd < pol.budget_usd
+        return pol.provider_subsidy_share if live else 0.0
+
     def client_size(self) -> np.ndarray:
         """Each workshop's service needs relative to a standard one, (W,).
 

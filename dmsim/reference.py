@@ -72,7 +72,9 @@ class ProviderRef:
         Written to ``pv.fee_usd`` and returned.
         """
         margin = self.model.cfg.services.provider_margin
-        fee = (self.fixed_usd / max(self.expected_clients, 1.0) + self.marginal_usd) * (1.0 + margin)
+        subsidy = self.model.subsidy_share_now() if self.local else 0.0  # start-up subsidy lowers the fee
+        fixed = self.fixed_usd * (1.0 - subsidy)
+        fee = (fixed / max(self.expected_clients, 1.0) + self.marginal_usd) * (1.0 + margin)
         self.model.pv.fee_usd[self.row] = fee
         return fee
 
