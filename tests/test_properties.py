@@ -1,0 +1,81 @@
+"""Invariants over random valid configurations, extremes included (hypothesis)."""
+
+import math
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dmsim.config import NETWORK_TYPES, SERVICES
+from dmsim.metrics import FINAL_MONTHS
+from dmsim.run import compose_config, run
+
+SHARES = ["dm_market_share", "overhead_share", "shared_service_share"]  # utilisation may exceed 1
+
+
+@st.composite
+def configs(draw):
+    over = [
+        f"seed={draw(st.integers(0, 10_000))}",
+        f"steps={draw(st.integers(1, 24))}",
+        f"region.buyer_groups={draw(st.integers(1, 150))}",
+        f"region.institutions={draw(st.integers(0, 10))}",
+        f"region.population={draw(st.sampled_from([1, 1_000, 1_000_000, 50_000_000]))}",
+        f"region.size_km={draw(st.sampled_from([5.0, 200.0, 2_000.0]))}",
+        f"workshops.initial={draw(st.integers(0, 60))}",
+        f"workshops.markup={draw(st.sampled_from([0.0, 0.2, 1.0]))}",
+        f"product_variety={draw(st.integers(1, 4))}",
+        f"network.type={draw(st.sampled_from(NETWORK_TYPES))}",
+        f"network.coordination={draw(st.sampled_from([0.0, 0.5, 1.0]))}",
+        f"imports.tariff={draw(st.sampled_from([0.0, 0.1, 2.0]))}",
+        f"policy.budget_usd={draw(st.sampled_from([0.0, 1e4, 1e7]))}",
+        f"policy.provider_subsidy_share={draw(st.sampled_from([0.0, 0.5, 1.0]))}",
+        f"policy.provider_subsidy_months={draw(st.integers(0, 30))}",
+        f"+scenario={draw(st.sampled_from(['baseline', 'shared_services', 'global_services', 'big_push', 'centralised']))}",
+        "output.dashboard=false",
+    ]
+    for s in SERVICES:
+        mode = draw(st.sampled_from(["none", "internal", "shared", "global", None]))
+        if mode is not None:
+            over.append(f"services.{s}.initial_mode={mode}")
+    return over
+
+
+# Derandomised so CI is reproducible; DMSIM_FUZZ=N explores N fresh random examples instead.
+@settings(max_examples=int(os.environ.get("DMSIM_FUZZ", 15)), derandomize="DMSIM_FUZZ" not in os.environ,
+          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs())
+def test_outputs_are_finite_bounded_and_consistent(over):
+    r = run(compose_config(over))
+    ts, s, m = r.timeseries, r.summary, r.model
+    # No infinities anywhere; NaN only where a ratio has no denominator (no DM sales at all).
+    num = ts.select_dtypes("number")
+    assert not np.isinf(num.to_numpy()).any()
+    allowed_nan = {"mean_price_usd", "mean_unit_cost_usd", "overhead_share", "dm_market_share", "utilisation"}
+    allowed_nan |= {c for c in ts.columns if c.startswith(("unit_cost_", "dm_market_share_"))}
+    bad = [c for c in num.columns if num[c].isna().any() and c not in allowed_nan]
+    assert not bad, bad
+    # Shares within [0, 1].
+    for c in SHARES + [c for c in ts.columns if c.startswith(("dm_market_share_", "shared_service_share_"))]:
+        v = ts[c].dropna()
+        assert ((v >= -1e-12) & (v <= 1 + 1e-12)).all(), c
+    # No negative stocks, capacities, prices or units.
+    ws = m.ws
+    assert (ws.capacity_hours[: ws.n] >= 0).all() and (ws.debt_usd[: ws.n] >= -1e-9).all()
+    assert (ws.units[: ws.n] >= 0).all() and (ws.cum_units[: ws.n] >= 0).all()
+    assert (ws.price_usd[: ws.n][ws.makes[: ws.n]] >= 0).all()
+    assert (m.pv.fee_usd[: m.pv.n] >= 0).all()
+    for c in ("dm_units", "import_units", "workshops_active", "providers_active", "jobs", "emissions_t_co2"):
+        assert (ts[c] >= 0).all(), c
+    # Money conserved every month.
+    scale = max(1.0, float(ts["dm_revenue_usd"].abs().max()) + 1e-9)
+    assert ts["money_residual_usd"].abs().max() <= 1e-6 * max(scale, 1e6)
+    # Summary consistent with the series.
+    tail = ts.tail(FINAL_MONTHS)
+    assert s["workshops_active_final"] == tail["workshops_active"].mean()
+    assert math.isclose(s["dm_units_total"], ts["dm_units"].sum(), rel_tol=1e-12, abs_tol=1e-9)
+    assert math.isclose(s["public_spend_usd_total"], ts["public_spend_usd"].sum(), rel_tol=1e-12, abs_tol=1e-9)
+    assert s["public_spend_usd_total"] <= m.cfg.policy.budget_usd + 1e-6
+    assert s["tipped"] in (True, False)
+    assert len(ts) == m.cfg.steps
