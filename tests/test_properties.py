@@ -11,6 +11,7 @@ from dmsim.config import NETWORK_TYPES, SERVICES
 from dmsim.metrics import FINAL_MONTHS
 from dmsim.run import compose_config, run
 
+SCENARIOS = ["baseline", "shared_services", "global_services", "big_push", "centralised"]
 SHARES = ["dm_market_share", "overhead_share", "shared_service_share"]  # utilisation may exceed 1
 
 
@@ -32,7 +33,7 @@ def configs(draw):
         f"policy.budget_usd={draw(st.sampled_from([0.0, 1e4, 1e7]))}",
         f"policy.provider_subsidy_share={draw(st.sampled_from([0.0, 0.5, 1.0]))}",
         f"policy.provider_subsidy_months={draw(st.integers(0, 30))}",
-        f"+scenario={draw(st.sampled_from(['baseline', 'shared_services', 'global_services', 'big_push', 'centralised']))}",
+        f"+scenario={draw(st.sampled_from(SCENARIOS))}",
         "output.dashboard=false",
     ]
     for s in SERVICES:
