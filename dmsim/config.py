@@ -331,6 +331,32 @@ class PolicyConfig:
     provider_subsidy_months: int = rng_field(0, ge=0)  # from month 0
 
 
+STRATEGY_GROUPS: tuple[str, ...] = ("make", "sell", "operate", "collaborate", "invest")
+STRATEGY_LEVELS: tuple[str, ...] = ("micro", "meso", "macro")
+PAYERS: tuple[str, ...] = ("government", "donor", "workshops")
+PAYEES: tuple[str, ...] = ("labour", "local_inputs", "foreign", "lenders")
+
+
+@dataclass
+class StrategyConfig:
+    """A named lever of the report's framework: what it is and what it costs whom.
+
+    What it changes is the rest of its YAML file (``configs/strategy/NAME.yaml``), merged
+    into the config; this record carries its tags and its cost, which the ledger charges
+    from month 0 for ``months`` months (government money draws on ``policy.budget_usd``).
+    """
+
+    group: str = rng_field("make", choices=STRATEGY_GROUPS)
+    level: str = rng_field("micro", choices=STRATEGY_LEVELS)
+    description: str = ""
+    payer: str = rng_field("government", choices=PAYERS)
+    payee: str = rng_field("labour", choices=PAYEES)  # where the money goes
+    cost_usd_once: float = rng_field(0.0, ge=0)  # at month 0
+    cost_usd_per_month: float = rng_field(0.0, ge=0)
+    cost_usd_per_workshop_month: float = rng_field(0.0, ge=0)  # × active workshops
+    months: int = rng_field(120, ge=0)  # how long the monthly costs run
+
+
 @dataclass
 class OutputConfig:
     """What a run writes."""
@@ -374,11 +400,21 @@ class DMSimConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    strategies: dict[str, StrategyConfig] = field(default_factory=dict)  # from +strategy=[a,b]
 
     def __post_init__(self) -> None:
         validate(self)
         if not self.products:
             raise ConfigError("products", {}, "at least one product")
+        public = sum(s.cost_usd_once + s.months * (s.cost_usd_per_month + s.cost_usd_per_workshop_month
+                                                    * self.workshops.initial)
+                     for s in self.strategies.values() if s.payer == "government")
+        if public > self.policy.budget_usd + 1e-6:
+            raise ConfigError(
+                "policy.budget_usd", self.policy.budget_usd,
+                f"must cover the chosen strategies' planned public cost, at least {public:,.0f} USD "
+                f"({', '.join(sorted(self.strategies))})",
+            )
         if self.product_variety > len(self.products):
             raise ConfigError(
                 "product_variety", self.product_variety,

@@ -58,6 +58,40 @@ def decide(model: DMModel, effects: np.ndarray) -> None:
     if (month + 1) % cfg.workshops.entry_interval_months == 0:
         entry.workshop_entry(model)
     local_supplier_entry_exit(model)
+    fund_strategies(model)
+
+
+def fund_strategies(model: DMModel) -> None:
+    """Pay this month's cost of every chosen strategy (USD), from its payer to its payee.
+
+    Government money draws on what is left of ``policy.budget_usd``; once it runs out a
+    programme is paid pro rata and the shortfall is recorded (``strategy_unfunded_usd``).
+    Workshops pay their share each (the per-month cost split evenly).
+    """
+    model.strategy_cost_month = dict.fromkeys(model.cfg.strategies, 0.0)
+    model.strategy_unfunded_month = 0.0
+    ws = model.ws
+    rows = np.flatnonzero(ws.active[: ws.n])
+    for name, st in model.cfg.strategies.items():
+        once = st.cost_usd_once if model.month == 0 else 0.0
+        monthly = st.cost_usd_per_month + st.cost_usd_per_workshop_month * rows.size
+        amount = once + (monthly if model.month < st.months else 0.0)
+        if amount <= 0:
+            continue
+        led = model.ledger
+        if st.payer == "workshops":
+            if rows.size == 0:
+                continue
+            paid = led.pay("ws", st.payee, np.full(rows.size, amount / rows.size), payer_rows=rows)
+        elif st.payer == "donor":
+            paid = led.pay("donor", st.payee, amount)
+        else:
+            left = max(0.0, model.cfg.policy.budget_usd - model.public_spend_usd)
+            paid = led.pay("government", st.payee, min(amount, left))
+            model.public_spend_usd += paid
+            model.public_spend_month += paid
+            model.strategy_unfunded_month += amount - paid
+        model.strategy_cost_month[name] = paid
 
 
 def invest(model: DMModel, effects: np.ndarray) -> None:

@@ -23,6 +23,7 @@ EXTERNAL: tuple[str, ...] = (
     "trade",  # import distribution margins (local traders)
     "owners",  # equity put into entrants, taken out at exit
     "lenders",  # loans out, repayments and interest in, write-offs
+    "donor",  # outside funders of strategies (not public money)
 )
 
 

@@ -109,6 +109,8 @@ class MetricsRecorder:
                    + np.einsum("gp,gp->", sales.import_units, sales.import_emissions_kg)) / 1000.0
         row["emissions_t_co2"] = em
         row["public_spend_usd"] = m.public_spend_month
+        row["strategy_cost_usd"] = float(sum(m.strategy_cost_month.values()))
+        row["strategy_unfunded_usd"] = m.strategy_unfunded_month
         row["dm_revenue_usd"] = books.dm_revenue
         row["workshop_profit_usd"] = books.workshop_profit
         row["provider_profit_usd"] = books.provider_profit
@@ -182,7 +184,7 @@ def tipping(df: pd.DataFrame) -> tuple[bool, int | None]:
     return True, int(df["month"].iloc[first])
 
 
-def summarise(df: pd.DataFrame, seed: int, scenario: str) -> dict[str, Any]:
+def summarise(df: pd.DataFrame, seed: int, scenario: str, strategies: list[str] | None = None) -> dict[str, Any]:
     """Summary figures: ``*_final`` are means over the last 12 months, ``*_total`` sums."""
     tail = df.tail(FINAL_MONTHS)
 
@@ -217,5 +219,7 @@ def summarise(df: pd.DataFrame, seed: int, scenario: str) -> dict[str, Any]:
         "entries_total": int(df["entries"].sum()),
         "exits_total": int(df["exits"].sum()),
         "months": len(df),
+        "strategy_cost_usd_total": float(df["strategy_cost_usd"].sum()),
+        "strategies": sorted(strategies or []),
     }
     return out

@@ -89,6 +89,8 @@ class DMModel(mesa.Model):
         self.buyer_terms = None  # market.BuyerTerms, computed once (set None if imports change)
         self.inclusive_value = np.zeros((0, self.n_products))
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)  # wall time per phase, for the benchmark
+        self.strategy_cost_month: dict[str, float] = {}  # USD paid this month per strategy
+        self.strategy_unfunded_month = 0.0  # public strategy cost the budget could not cover
         self.index_built = False
         self.index_pending: list[np.ndarray] = []  # entrants not yet in the index
         self.exits_since_build = 0

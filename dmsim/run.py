@@ -29,7 +29,7 @@ def run(cfg: DMSimConfig, out_dir: Path | None = None) -> RunResult:
     model = DMModel(cfg)
     model.run()
     df = model.metrics.frame()
-    summary = summarise(df, cfg.seed, cfg.scenario)
+    summary = summarise(df, cfg.seed, cfg.scenario, list(cfg.strategies))
     if out_dir is not None:
         snaps = model.metrics.snapshots
         write_run(Path(out_dir), config_yaml(cfg), df, summary, dashboard=cfg.output.dashboard,
