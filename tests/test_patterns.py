@@ -1,0 +1,63 @@
+"""Patterns the model must reproduce (pattern-oriented modelling, issue 3)."""
+
+import numpy as np
+import pytest
+
+from dmsim.model import DMModel
+from dmsim.run import run
+
+SEEDS = range(6)
+
+
+def _share(make_config, extra):
+    return np.array([run(make_config([f"seed={s}", "output.dashboard=false", *extra])).summary["dm_market_share_final"]
+                     for s in SEEDS])
+
+
+@pytest.mark.parametrize("key,low,high", [("imports.tariff", 0.0, 0.4), ("imports.freight", 0.068, 0.2)])
+def test_dearer_imports_shift_share_to_dm(make_config, key, low, high):
+    """Higher tariffs or freight (Africa 11.4% vs developed 6.8%, UNCTAD) move buyers to DM."""
+    cheap = _share(make_config, [f"{key}={low}"])
+    dear = _share(make_config, [f"{key}={high}"])
+    assert (dear > cheap).sum() >= len(SEEDS) - 1
+    assert (dear - cheap).mean() > 0.02
+
+
+def test_dm_wins_first_far_from_the_port(make_config):
+    model = DMModel(make_config(["+scenario=shared_services", "seed=1", "steps=36"]))
+    model.run()
+    effects, _, unit, price = model.price()
+    sales = model.clear_market(price, unit, effects)
+    bg = model.bg
+    house = bg.segment[: bg.n] == 0
+    dm = sales.units_by_group()[house]
+    imp = sales.import_units.sum(axis=1)[house]
+    dist = bg.port_km[: bg.n][house]
+    near, far = dist < np.quantile(dist, 1 / 3), dist > np.quantile(dist, 2 / 3)
+    share = lambda sel: dm[sel].sum() / (dm[sel].sum() + imp[sel].sum())  # noqa: E731
+    assert share(far) > share(near) + 0.05
+
+
+def test_log_unit_labour_cost_recovers_the_progress_ratio(make_config):
+    """Regress log labour cost per unit on log cumulative output (product fixed effects)."""
+    ratio = 0.8
+    model = DMModel(make_config(["+scenario=shared_services", "seed=2", f"learning.progress_ratio={ratio}",
+                                 "learning.spillover_design=0", "learning.spillover_coordination=0", "steps=60"]))
+    xs, ys, ps = [], [], []
+    for _ in range(60):
+        model.step()
+        ws = model.ws
+        n = ws.n
+        _, _, unit, _ = model.price()
+        q = ws.cum_units[:n]
+        ok = ws.active[:n, None] & ws.makes[:n] & (q > 20 * model.cfg.learning.q0_units)
+        xs.append(np.log(q[ok]))
+        ys.append(np.log(unit.labour[ok]))
+        ps.append(np.nonzero(ok)[1])
+    x, y, p = np.concatenate(xs), np.concatenate(ys), np.concatenate(ps)
+    assert x.size > 200
+    for k in np.unique(p):  # demean within product: the base labour hours differ by product
+        x[p == k] -= x[p == k].mean()
+        y[p == k] -= y[p == k].mean()
+    slope = (x * y).sum() / (x * x).sum()
+    assert 2 ** slope == pytest.approx(ratio, abs=0.02)
