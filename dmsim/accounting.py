@@ -54,6 +54,10 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     revenue = np.bincount(sales.pair_ws, weights=spend, minlength=nw)
     dm_revenue = led.transfer("bg", None, sales.sum_by_group(spend), "ws", None, revenue)
     delivery = led.pay("bg", "transport", sales.sum_by_group(sales.pair_units * sales.pair_delivery_usd))
+    # A platform takes its commission on its members' DM revenue (a local operator: trade).
+    platform = model.on_platform()
+    if platform.any():
+        led.pay("ws", "trade", np.where(platform, revenue * cfg.network.platform_commission, 0.0))
 
     # Buyers pay for imports: factory and freight abroad, tariff, traders, inland transport.
     imp = cfg.imports

@@ -304,6 +304,9 @@ class NetworkConfig:
 
     type: str = rng_field("independent", choices=NETWORK_TYPES)
     coordination: float = rng_field(0.0, ge=0, le=1)
+    hubs: int = rng_field(4, ge=1)  # hub_spoke: hubs at the largest towns; spokes join the nearest
+    platform_commission: float = rng_field(0.08, ge=0, lt=1)  # platform: share of members' DM revenue
+    platform_visibility: float = rng_field(0.3, ge=0)  # platform: utility of being listed
 
 
 @dataclass

@@ -58,7 +58,8 @@ def expected_profit(model: DMModel, x: float, y: float, makes: np.ndarray, mode:
     near = np.asarray(model.index.tree.query_ball_point([x, y], wc.delivery_reach_km), dtype=np.int64)
     if near.size == 0:
         return -(fixed + overhead)
-    terms = workshop_terms(model, eff, np.array([x]), np.array([y]))
+    terms = workshop_terms(model, eff, np.array([x]), np.array([y]),
+                           np.array([model.cfg.network.type == "platform"]))
     dist = np.hypot(model.bg.x_km[near] - x, model.bg.y_km[near] - y)[:, None]
     rho = cfg.market.nest_rho
     units = np.zeros(model.n_products)
@@ -78,7 +79,8 @@ def expected_profit(model: DMModel, x: float, y: float, makes: np.ndarray, mode:
     used = float((units * hours).sum())
     if used > avail:
         units *= avail / used
-    return float((units * (price - variable)).sum() - fixed - overhead)
+    commission = cfg.network.platform_commission if cfg.network.type == "platform" else 0.0
+    return float((units * (price * (1 - commission) - variable)).sum() - fixed - overhead)
 
 
 def workshop_entry(model: DMModel) -> None:

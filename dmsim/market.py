@@ -180,8 +180,12 @@ def buyer_terms(model: DMModel) -> BuyerTerms:
     )
 
 
-def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: np.ndarray) -> WorkshopTerms:
-    """Utility terms of workshops with the given service effects (W, S) and positions."""
+def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: np.ndarray,
+                   on_platform: np.ndarray) -> WorkshopTerms:
+    """Utility terms of workshops with the given service effects (W, S) and positions.
+
+    Platform members are listed where buyers look (``network.platform_visibility``).
+    """
     cfg = model.cfg
     m = cfg.market
     imp = cfg.imports
@@ -192,7 +196,8 @@ def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: 
     return WorkshopTerms(
         certified=effects[:, CERT] >= cfg.services.certification_threshold,
         const=(-m.lead_time_weight * m.dm_lead_time_months + m.quality_weight * (quality - 1.0)
-               - m.visibility_weight * (1.0 - effects[:, MARKETING])),
+               - m.visibility_weight * (1.0 - effects[:, MARKETING])
+               + cfg.network.platform_visibility * on_platform),
         delivery_rate=m.dm_delivery_cost_per_100km / 100.0
         * (1.0 - cfg.services.logistics_saving * effects[:, LOGISTICS]),
         inbound_kg_per_kg=imported * (imp.sea_km * imp.sea_kg_co2_per_t_km + port_km * imp.road_kg_co2_per_t_km),
@@ -230,7 +235,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     if model.buyer_terms is None:  # static over a run: buyers, imports and their prices
         model.buyer_terms = buyer_terms(model)
     buyers = model.buyer_terms
-    terms = workshop_terms(model, effects, ws.x_km[:nw], ws.y_km[:nw])
+    terms = workshop_terms(model, effects, ws.x_km[:nw], ws.y_km[:nw], model.on_platform())
     alpha, institution = buyers.alpha, buyers.institution
     active = ws.active[:nw]
     model.inclusive_value = np.full((g, p_n), -np.inf)  # DM nest IV, read by entrants

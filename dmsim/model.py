@@ -193,7 +193,7 @@ class DMModel(mesa.Model):
         ws.expected_hours[rows] = cfg.workshops.initial_utilisation * cfg.workshops.capacity_hours_per_month
         ws.mode[rows] = MODE_INTERNAL
         ws.provider[rows] = -1
-        ws.network[rows] = 0 if cfg.network.type != "independent" else -1
+        ws.network[rows] = self.network_of(x, y)
         ws.entry_month[rows] = self.month
         ws.loan_rate[rows] = cfg.finance.informal_rate_per_year
         monthly = (cfg.workshops.fixed_cost_usd_per_month
@@ -205,6 +205,29 @@ class DMModel(mesa.Model):
             self.agents_by_row["ws"][int(row)] = Workshop(self, row)
         self.index_pending.append(rows)
         return rows
+
+    def network_of(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Network id of workshops at (x, y).
+
+        -1 (independent), 0 (mesh, platform: one regional network) or the nearest hub's index
+        (hub_spoke: hubs sit at the ``network.hubs`` largest towns).
+        """
+        kind = self.cfg.network.type
+        if kind == "independent":
+            return np.full(len(x), -1, dtype=np.int32)
+        if kind != "hub_spoke":
+            return np.zeros(len(x), dtype=np.int32)
+        k = min(self.cfg.network.hubs, len(self.towns.x_km))
+        x, y = np.asarray(x)[:, None], np.asarray(y)[:, None]
+        d = np.hypot(x - self.towns.x_km[None, :k], y - self.towns.y_km[None, :k])
+        return d.argmin(axis=1).astype(np.int32)
+
+    def on_platform(self) -> np.ndarray:
+        """Which workshops (rows) sell through the platform, (W,)."""
+        ws = self.ws
+        if self.cfg.network.type != "platform":
+            return np.zeros(ws.n, dtype=bool)
+        return ws.network[: ws.n] >= 0
 
     def _init_providers(self) -> None:
         cfg = self.cfg

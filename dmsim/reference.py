@@ -208,8 +208,10 @@ class WorkshopRef:
         """``K_i``: utility of lead time, perceived quality and visibility (marketing)."""
         m = self.model.cfg.market
         quality = m.dm_base_quality + m.certification_quality * effects[CERT]
+        net = self.model.cfg.network
+        listed = net.type == "platform" and int(self.model.ws.network[self.row]) >= 0
         return (-m.lead_time_weight * m.dm_lead_time_months + m.quality_weight * (quality - 1.0)
-                - m.visibility_weight * (1.0 - effects[MARKETING]))
+                - m.visibility_weight * (1.0 - effects[MARKETING]) + (net.platform_visibility if listed else 0.0))
 
     def delivery_usd_per_km(self, p: int, effects: list[float]) -> float:
         """Delivery cost of one unit of ``p`` per km (USD/km), cut by the logistics service."""
@@ -683,6 +685,13 @@ class ReferenceModel(DMModel):
             trade_margin += _pay(self, "bg", "trade", at_port * imp.distribution_margin, payer_row=g)
             _pay(self, "bg", "transport", landed_total - at_port * (1.0 + imp.distribution_margin), payer_row=g)
             import_spend += landed_total
+
+        # A platform's commission on its members' DM revenue goes to the operator (trade).
+        net = cfg.network
+        if net.type == "platform":
+            for w in shops:
+                if int(ws.network[w.row]) >= 0 and revenue[w.row] > 0:
+                    _pay(self, "ws", "trade", revenue[w.row] * net.platform_commission, payer_row=w.row)
 
         # Materials: workshops buy from the importing distributor (row 0) and a local supplier.
         local_row = self._local_supplier()

@@ -200,3 +200,10 @@ def test_exited_workshop_spend_does_not_move_peers_material_price(make_config):
     model.material_spend[0] = 0.0  # the closed workshop's record alone changes
     after = costs.material_price_index(model, effects)[1:]
     np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("kind", ["hub_spoke", "platform"])
+def test_network_types_match_the_reference(make_config, kind):
+    vec, ref = _run_both(make_config, ["+scenario=shared_services", "workshops.initial=20",
+                                       f"network.type={kind}", "network.coordination=0.6"])
+    _assert_same_results(vec, ref)
