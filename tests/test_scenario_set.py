@@ -10,7 +10,8 @@ from dmsim.run import run
 def results():
     from dmsim.run import compose_config
 
-    names = ["baseline", "global_services", "big_push", "responsible_procurement", "centralised"]
+    names = ["baseline", "global_services", "big_push", "responsible_procurement", "centralised", "hub_spoke",
+             "platform"]
     return {n: run(compose_config([f"+scenario={n}", "seed=2", "output.dashboard=false"])) for n in names}
 
 
@@ -50,3 +51,12 @@ def test_dm_lowers_emissions_and_landed_cost_against_centralised(results):
         assert s["emissions_t_co2_total"] < c["emissions_t_co2_total"]
         assert s["buyer_landed_cost_usd_mean_final"] < c["buyer_landed_cost_usd_mean_final"]
         assert np.isfinite(s["consumer_surplus_usd_total"])
+
+
+def test_network_scenarios_tie_workshops_together(results):
+    hub = results["hub_spoke"].model
+    assert len(np.unique(hub.ws.network[: hub.ws.n])) > 1
+    plat = results["platform"].model
+    assert (plat.ws.network[: plat.ws.n] == 0).all()
+    # Listing and coordination help the trapped workshops sell (same seed as baseline).
+    assert results["platform"].summary["dm_units_total"] > results["baseline"].summary["dm_units_total"]
