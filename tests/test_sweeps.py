@@ -52,7 +52,7 @@ def test_launchers_give_the_serial_results(tmp_path, launcher):
     serial.mkdir()
     other.mkdir()
     args = ["+scenario=baseline,shared_services", "seed=0,1"]
-    sweep(serial, *args)
+    sweep(serial, "hydra/launcher=basic", *args)
     extra = ["hydra.launcher.timeout_min=10"] if launcher == "submitit_local" else ["hydra.launcher.n_jobs=2"]
     sweep(other, f"hydra/launcher={launcher}", *extra, *args)
     a = {d.name: json.loads((d / "summary.json").read_text()) for d in runs(serial)}
