@@ -40,18 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+from scipy import stats
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-import yaml  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from dmsim.outputs import CONFIG, SUMMARY, TIMESERIES, atomic_write  # noqa: E402
+from dmsim.outputs import CONFIG, SUMMARY, TIMESERIES, atomic_write
+from dmsim.plotting import new_figure
 
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 CONFIDENCE = 0.95
@@ -828,7 +825,7 @@ def plot_scenario_bars(summary: pd.DataFrame, by: Sequence[str], path: Path) -> 
     labels, _ = group_labels(groups_df, by)
     ncol = 4
     nrow = math.ceil(len(metrics) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4 * ncol, 2.9 * nrow + 0.4), constrained_layout=True,
+    fig, axes = new_figure(nrow, ncol, figsize=(4 * ncol, 2.9 * nrow + 0.4), constrained_layout=True,
                              squeeze=False)
     per_group = [s.set_index("metric") for _, s in _groups(summary, by)]
     xs = np.arange(len(per_group))
@@ -845,13 +842,12 @@ def plot_scenario_bars(summary: pd.DataFrame, by: Sequence[str], path: Path) -> 
         ax.set_visible(False)
     fig.suptitle("Mean across seeds with 95% interval")
     fig.savefig(path, dpi=80, format="png")
-    plt.close(fig)
 
 
 def plot_paired_intervals(paired: pd.DataFrame, path: Path) -> None:
     """Width of each paired interval as a share of the unpaired one, per metric and compared group."""
     metrics = list(dict.fromkeys(paired["metric"]))
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(metrics) + 1.6), constrained_layout=True)
+    fig, ax = new_figure(figsize=(8, 0.35 * len(metrics) + 1.6), constrained_layout=True)
     ys = np.arange(len(metrics))
     context_key = list(paired.columns[: list(paired.columns).index("metric")])
     labels, label_cols = group_labels(paired, context_key)
@@ -865,7 +861,6 @@ def plot_paired_intervals(paired: pd.DataFrame, path: Path) -> None:
     ax.set_xlim(left=0)
     ax.legend(fontsize=7, title=" / ".join(label_cols), title_fontsize=7)
     fig.savefig(path, dpi=80, format="png")
-    plt.close(fig)
 
 
 def plot_fan_charts(ts: pd.DataFrame, by: Sequence[str], path: Path, series: Sequence[str] = FAN_SERIES) -> None:
@@ -876,7 +871,7 @@ def plot_fan_charts(ts: pd.DataFrame, by: Sequence[str], path: Path, series: Seq
     labels, _ = group_labels(groups_df, by) if by else (["all runs"], [])
     groups = _groups(q, by)
     outer = len(groups) <= 4  # the 5-95% band clutters the chart with many groups
-    fig, axes = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True, squeeze=False)
+    fig, axes = new_figure(2, 2, figsize=(12, 8), constrained_layout=True, squeeze=False)
     for ax, s in zip(axes.flat, series, strict=False):
         for i, ((_, sub), label) in enumerate(zip(groups, labels, strict=True)):
             w = sub.pivot(index="month", columns="quantile", values=s)
@@ -894,12 +889,11 @@ def plot_fan_charts(ts: pd.DataFrame, by: Sequence[str], path: Path, series: Seq
     bands = "median, 25–75% and 5–95% bands" if outer else "median and 25–75% band"
     fig.suptitle(f"Across seeds: {bands}")
     fig.savefig(path, dpi=80, format="png")
-    plt.close(fig)
 
 
 def plot_tipping_heatmap(grid: pd.DataFrame, x: str, y: str, path: Path) -> None:
     """Two heat maps on the (x, y) grid: share of seeds tipped, and mean final DM market share."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
+    fig, axes = new_figure(1, 2, figsize=(12, 4.8), constrained_layout=True)
     for ax, col, title in ((axes[0], "tipped_share", "share of seeds tipped"),
                            (axes[1], "dm_market_share_final_mean", "mean final DM market share")):
         w = grid.pivot(index=y, columns=x, values=col).sort_index().sort_index(axis=1)
@@ -915,7 +909,6 @@ def plot_tipping_heatmap(grid: pd.DataFrame, x: str, y: str, path: Path) -> None
                         color="white" if v < 0.6 * (im.norm.vmax or 1) else "black")
         fig.colorbar(im, ax=ax, shrink=0.85)
     fig.savefig(path, dpi=80, format="png")
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------

@@ -46,15 +46,13 @@ from types import ModuleType
 from typing import Any
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
-
-from dmsim.outputs import atomic_write  # noqa: E402
-from dmsim.sensitivity import (  # noqa: E402
+from dmsim.outputs import atomic_write
+from dmsim.plotting import new_figure
+from dmsim.sensitivity import (
     NOT_PARAMETERS,
     SensitivityError,
     load_runs,
@@ -503,7 +501,7 @@ def markdown(boxes: Sequence[Box], rules: pd.DataFrame, x: pd.DataFrame, y: np.n
 
 def plot(boxes: Sequence[Box], rules: pd.DataFrame, x: pd.DataFrame, y: np.ndarray, outcome: str, path: Path) -> None:
     """Peeling trajectory of box 1, the limits of every box, and the runs on the two main axes."""
-    fig, ax = plt.subplots(1, 3, figsize=(17, 5.2), constrained_layout=True)
+    fig, ax = new_figure(1, 3, figsize=(17, 5.2), constrained_layout=True)
     a = ax[0]
     if boxes:
         tr = boxes[0].trajectory
@@ -516,7 +514,7 @@ def plot(boxes: Sequence[Box], rules: pd.DataFrame, x: pd.DataFrame, y: np.ndarr
           ylim=(0, 1.02))
     a = ax[1]
     labels: list[str] = []
-    colors = plt.get_cmap("tab10")
+    colors = matplotlib.colormaps.get_cmap("tab10")
     ypos = 0
     for b in boxes:
         for r in b.limits.itertuples():
@@ -551,7 +549,6 @@ def plot(boxes: Sequence[Box], rules: pd.DataFrame, x: pd.DataFrame, y: np.ndarr
         a.set(xlabel=dx, ylabel=dy, title="Runs on the two main parameters")
         a.legend(fontsize=8, loc="best")
     fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------

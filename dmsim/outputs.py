@@ -13,13 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from dmsim.config import SERVICES  # noqa: E402
+from dmsim.config import SERVICES
+from dmsim.plotting import new_figure
 
 SUMMARY = "summary.json"
 TIMESERIES = "timeseries.parquet"
@@ -58,7 +55,7 @@ def write_run(out_dir: Path, config_yaml: str, df: pd.DataFrame, summary: dict[s
 
 def plot_dashboard(df: pd.DataFrame, summary: dict[str, Any], path: Path) -> None:
     """Four panels: DM vs import units; workshops and providers; unit-cost split; sourcing."""
-    fig, ax = plt.subplots(2, 2, figsize=(12, 8), constrained_layout=True)
+    fig, ax = new_figure(2, 2, figsize=(12, 8), constrained_layout=True)
     m = df["month"]
     a = ax[0, 0]
     a.plot(m, df["dm_units"], label="DM units")
@@ -86,4 +83,3 @@ def plot_dashboard(df: pd.DataFrame, summary: dict[str, Any], path: Path) -> Non
     tipped = "tipped" if summary.get("tipped") else "did not tip"
     fig.suptitle(f"dmsim — {summary.get('scenario')} (seed {summary.get('seed')}): {tipped}")
     fig.savefig(path, dpi=90, format="png")
-    plt.close(fig)

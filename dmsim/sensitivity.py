@@ -44,17 +44,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
 
-matplotlib.use("Agg")  # no display needed; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-import yaml  # noqa: E402
-
-from dmsim.outputs import CONFIG, SUMMARY, atomic_write  # noqa: E402
+from dmsim.outputs import CONFIG, SUMMARY, atomic_write
+from dmsim.plotting import new_figure
 
 REPO = Path(__file__).resolve().parent.parent
 META_KEY = b"dmsim.sample"  # parquet schema metadata: the problem and how it was sampled
@@ -520,7 +517,7 @@ def plot_indices(indices: pd.DataFrame, path: Path, title: str = "") -> None:
     n_max = int(indices["n_runs"].max())
     ncol = min(3, len(outs))
     nrow = math.ceil(len(outs) / ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(5.6 * ncol, 0.34 * len(indices) / len(outs) * nrow + 1.6 * nrow),
+    fig, axes = new_figure(nrow, ncol, figsize=(5.6 * ncol, 0.34 * len(indices) / len(outs) * nrow + 1.6 * nrow),
                              squeeze=False, constrained_layout=True)
     for ax, out in zip(axes.flat, outs, strict=False):
         d = indices[indices["output"] == out]
@@ -552,7 +549,6 @@ def plot_indices(indices: pd.DataFrame, path: Path, title: str = "") -> None:
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------
