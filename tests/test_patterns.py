@@ -61,3 +61,25 @@ def test_log_unit_labour_cost_recovers_the_progress_ratio(make_config):
         y[p == k] -= y[p == k].mean()
     slope = (x * y).sum() / (x * x).sum()
     assert 2 ** slope == pytest.approx(ratio, abs=0.02)
+
+
+def _mean(make_config, extra, key, seeds=range(4)):
+    out = [run(make_config([*extra, f"seed={s}", "+scenario=shared_services", "output.dashboard=false"]))
+           for s in seeds]
+    if key == "labour":
+        return np.mean([r.timeseries["unit_cost_labour_usd"].tail(12).mean() for r in out])
+    return np.mean([r.summary[key] for r in out])
+
+
+def test_product_variety_helps_thin_markets_and_slows_learning(make_config):
+    thin = ["region.population=400000", "workshops.initial=12"]
+    thick = ["region.population=1000000", "workshops.initial=20"]
+    share = "dm_market_share_final"
+    # Thin market: making four products gives a workshop enough orders; one does not.
+    assert _mean(make_config, [*thin, "product_variety=4"], share) > _mean(make_config, [*thin, "product_variety=1"],
+                                                                          share) + 0.1
+    # Thick market: specialists win, and they learn faster per product.
+    assert _mean(make_config, [*thick, "product_variety=1"], share) > _mean(make_config, [*thick, "product_variety=4"],
+                                                                           share)
+    assert _mean(make_config, [*thick, "product_variety=1"], "labour") < _mean(make_config,
+                                                                               [*thick, "product_variety=4"], "labour")
