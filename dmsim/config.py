@@ -367,6 +367,7 @@ class OutputConfig:
     dashboard: bool = True
     agent_snapshots: bool = False  # workshops.parquet: every workshop's state once a year
     quiet: bool = False
+    counterfactual: bool = False  # also run the centralised twin (same seed): benefit-cost in summary
 
 
 @dataclass

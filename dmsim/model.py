@@ -6,6 +6,7 @@ from time import perf_counter
 
 import mesa
 import numpy as np
+import pandas as pd
 
 from dmsim import accounting, costs, decisions, market
 from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
@@ -374,3 +375,8 @@ class DMModel(mesa.Model):
         """Run all configured months."""
         for _ in range(self.cfg.steps):
             self.step()
+
+    def run_frame(self) -> pd.DataFrame:
+        """Run all configured months and return the monthly time series."""
+        self.run()
+        return self.metrics.frame()

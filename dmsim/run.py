@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from dmsim.config import ConfigError, DMSimConfig
+from dmsim.config import SERVICES, ConfigError, DMSimConfig
 from dmsim.metrics import summarise
 from dmsim.model import DMModel
 from dmsim.outputs import CONFIG, SUMMARY, write_run
@@ -30,11 +30,49 @@ def run(cfg: DMSimConfig, out_dir: Path | None = None) -> RunResult:
     model.run()
     df = model.metrics.frame()
     summary = summarise(df, cfg.seed, cfg.scenario, list(cfg.strategies))
+    if cfg.output.counterfactual:
+        summary.update(against_centralised(cfg, summary))
     if out_dir is not None:
         snaps = model.metrics.snapshots
         write_run(Path(out_dir), config_yaml(cfg), df, summary, dashboard=cfg.output.dashboard,
                   snapshots=pd.concat(snaps, ignore_index=True) if snaps else None)
     return RunResult(model, df, summary)
+
+
+def centralised_twin(cfg: DMSimConfig) -> DMSimConfig:
+    """The same world without distributed manufacturing: the counterfactual of a run.
+
+    Region, seed, products, buyers and import conditions (tariffs included) stay as they are;
+    there are no workshops, no entrants, no service providers and no public programmes for them.
+    """
+    node = OmegaConf.structured(cfg)
+    for key, value in [("workshops.initial", 0), ("workshops.entry_prospects_per_month", 0.0),
+                       ("policy.provider_subsidy_share", 0.0), ("output.counterfactual", False),
+                       ("scenario", "centralised")]:
+        OmegaConf.update(node, key, value)
+    for s in SERVICES:
+        OmegaConf.update(node, f"services.{s}.seeded_providers", 0)
+        OmegaConf.update(node, f"services.{s}.global_provider", False)
+    node.strategies = {}
+    return OmegaConf.to_object(node)  # type: ignore[return-value]
+
+
+def against_centralised(cfg: DMSimConfig, summary: dict[str, Any]) -> dict[str, Any]:
+    """Benefit and cost of this run against its centralised twin (same seed), in USD.
+
+    Benefit = (consumer surplus + local value added) of this run minus the twin's, over the
+    whole run; cost = public spend minus the twin's. The ratio is ``None`` without a cost.
+    """
+    twin = summarise(DMModel(centralised_twin(cfg)).run_frame(), cfg.seed, "centralised")
+    benefit = (summary["consumer_surplus_usd_total"] + summary["local_value_added_usd_total"]
+               - twin["consumer_surplus_usd_total"] - twin["local_value_added_usd_total"])
+    cost = summary["public_spend_usd_total"] - twin["public_spend_usd_total"]
+    return {
+        "benefit_vs_centralised_usd": benefit,
+        "public_cost_vs_centralised_usd": cost,
+        "benefit_cost_ratio": benefit / cost if cost > 0 else None,
+        "emissions_saved_vs_centralised_t_co2": twin["emissions_t_co2_total"] - summary["emissions_t_co2_total"],
+    }
 
 
 def config_yaml(cfg: DMSimConfig) -> str:

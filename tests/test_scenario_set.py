@@ -60,3 +60,18 @@ def test_network_scenarios_tie_workshops_together(results):
     assert (plat.ws.network[: plat.ws.n] == 0).all()
     # Listing and coordination help the trapped workshops sell (same seed as baseline).
     assert results["platform"].summary["dm_units_total"] > results["baseline"].summary["dm_units_total"]
+
+
+def test_benefit_cost_against_the_centralised_twin(make_config):
+    cfg = make_config(["+scenario=big_push", "seed=2", "steps=36", "output.counterfactual=true",
+                       "output.dashboard=false"])
+    s = run(cfg).summary
+    twin = run(make_config(["+scenario=centralised", "seed=2", "steps=36", "output.dashboard=false"])).summary
+    benefit = (s["consumer_surplus_usd_total"] + s["local_value_added_usd_total"]
+               - twin["consumer_surplus_usd_total"] - twin["local_value_added_usd_total"])
+    assert s["benefit_vs_centralised_usd"] == pytest.approx(benefit)
+    assert s["public_cost_vs_centralised_usd"] == pytest.approx(s["public_spend_usd_total"]) and s[
+        "public_cost_vs_centralised_usd"] > 0
+    assert s["benefit_cost_ratio"] == pytest.approx(benefit / s["public_spend_usd_total"])
+    assert s["emissions_saved_vs_centralised_t_co2"] == pytest.approx(
+        twin["emissions_t_co2_total"] - s["emissions_t_co2_total"])
