@@ -43,6 +43,8 @@ def write_run(out_dir: Path, config_yaml: str, df: pd.DataFrame, summary: dict[s
     """Write the resolved config, time series, snapshots, dashboard and (last) the summary."""
     out_dir = Path(out_dir)
     (out_dir / SUMMARY).unlink(missing_ok=True)  # a re-run is unfinished until it ends
+    for stale in out_dir.glob(".*.tmp"):  # left by a run killed while writing
+        stale.unlink(missing_ok=True)
     atomic_write(out_dir / CONFIG, lambda p: p.write_text(config_yaml))
     atomic_write(out_dir / TIMESERIES, lambda p: df.to_parquet(p, index=False))
     if snapshots is not None:
