@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -50,6 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from dmsim.compare import find_run_dirs
 from dmsim.outputs import CONFIG, SUMMARY, atomic_write
 from dmsim.plotting import new_figure
 
@@ -253,25 +253,6 @@ def read_sample(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 # --------------------------------------------------------------------------------------------
 
 
-def find_runs(sweep_dir: Path, skip: Sequence[Path] = ()) -> tuple[list[Path], list[Path]]:
-    """Finished (``summary.json``) and unfinished run directories under ``sweep_dir``, sorted."""
-    skip_real = {os.path.realpath(p) for p in skip}
-    finished: list[Path] = []
-    unfinished: list[Path] = []
-    for root, dirs, files in os.walk(sweep_dir):
-        here = Path(root)
-        if SUMMARY in files:
-            finished.append(here)
-            dirs[:] = []
-        elif ".hydra" in dirs or CONFIG in files:
-            unfinished.append(here)
-            dirs[:] = []
-        else:
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                             and os.path.realpath(here / d) not in skip_real)
-    return sorted(finished), sorted(unfinished)
-
-
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     """A nested mapping as ``{dotted.key: scalar}``."""
     out: dict[str, Any] = {}
@@ -353,7 +334,7 @@ def load_runs(sweep_dir: str | Path, keys: Sequence[str] = (), skip: Sequence[Pa
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise SensitivityError(f"sweep directory {sweep_dir} does not exist")
-    finished, unfinished = find_runs(sweep_dir, skip)
+    finished, unfinished = find_run_dirs(sweep_dir, skip)
     configs: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
     dirs: list[str] = []
