@@ -92,7 +92,9 @@ BENEFITS: tuple[str, ...] = ("consumer_surplus_usd_total", "local_value_added_us
 # Candidate reference strategies (the "do nothing" arm), tried in this order.
 NO_STRATEGY: tuple[str, ...] = ("none", "baseline", "no_strategy", "status_quo")
 # Columns of runs.parquet that are neither parameters nor summary figures to aggregate.
-NOT_PARAMETERS = frozenset({"run", "run_dir", "tipped", "tipping_month", "months"})
+NOT_PARAMETERS = frozenset({"run", "run_dir", "tipped", "tipping_month", "months", "strategies",
+                            "benefit_vs_centralised_usd", "public_cost_vs_centralised_usd", "benefit_cost_ratio",
+                            "emissions_saved_vs_centralised_t_co2"})  # summary figures without a suffix
 # Outputs written only when they apply (removed first, so none is left from an earlier comparison).
 OPTIONAL_OUTPUTS = ("scenario_bars.png", "paired_intervals.png", "fan_charts.png", "tipping_heatmap.png",
                     "paired_differences.csv", "tipping_grid.csv", "strategy_ranking.csv", "benefit_cost.csv")

@@ -340,3 +340,13 @@ def test_report_sections_for_grid_strategies_and_centralised(tmp_path):
     assert "## Benefit-cost against the centralised counterfactual" in cent.report.read_text()
     bc = pd.read_csv(cent.out_dir / "benefit_cost.csv").set_index("scenario")
     assert bc.loc["dm_local", "benefit_cost_ratio"] == pytest.approx(8.15e5 / 2e5)
+
+
+def test_summary_lists_are_not_taken_for_parameters():
+    import pandas as pd
+
+    from dmsim.compare import parameter_columns
+
+    df = pd.DataFrame({"strategy": ["none", "a"], "seed": [0, 0], "strategies": ["['none']", "['a']"],
+                       "benefit_cost_ratio": [None, 2.0], "dm_market_share_final": [0.2, 0.3]})
+    assert parameter_columns(df) == ["strategy", "seed"]
