@@ -99,13 +99,11 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
 
     # Wages for own production, product-line set-up, fixed operating costs.
     active = ws.active[:nw]
-    lines = ws.makes[:nw].sum(axis=1)
     labour = sales.hours_own * wage
     setup = unit.fixed_usd - cfg.workshops.fixed_cost_usd_per_month - ws.debt_payment_usd[:nw]
     wages = led.pay("ws", "labour", np.where(active, labour + setup, 0.0), payer_rows=wrows)
     led.pay("ws", "local_inputs", np.where(active, cfg.workshops.fixed_cost_usd_per_month, 0.0),
             payer_rows=wrows)
-    del lines
 
     # Services: in-house staff, or fees to providers.
     mode = ws.mode[:nw]
