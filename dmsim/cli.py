@@ -12,6 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
@@ -68,6 +69,17 @@ def _try_value(key: str, value: Any) -> None:
     OmegaConf.to_object(cfg)  # range checks (ConfigError naming the key)
 
 
+def _check_yaml(group: str, name: str) -> None:
+    """A config file of a group must at least be valid YAML (Hydra's own error is long)."""
+    path = CONFIG_DIR / group / f"{name}.yaml"
+    try:
+        yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "parse error"
+        raise ConfigError(group, name, f"a valid YAML file ({path} is malformed at {where})") from None
+
+
 def check_overrides(args: list[str]) -> None:
     """Raise :class:`ConfigError` for the first bad override in ``args`` (one clear line)."""
     overrides = [a for a in args if not a.startswith("-")]
@@ -88,6 +100,7 @@ def check_overrides(args: list[str]) -> None:
                     if name not in options:
                         allowed = f"one of {', '.join(options)}" if options else f"no {key} configs exist yet"
                         raise ConfigError(key, name, allowed)
+                    _check_yaml(key, name)
             continue
         for v in values:
             _try_value(key, v)

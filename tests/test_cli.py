@@ -64,3 +64,20 @@ def test_bad_input_fails_with_one_clear_line(tmp_path, args, key, value):
     assert len(lines) == 1, r.stderr
     assert key in lines[0] and value in lines[0] and "allowed" in lines[0]
     assert not list(tmp_path.rglob("summary.json"))
+
+
+def test_malformed_yaml_is_one_clear_line(tmp_path, monkeypatch):
+    import shutil
+
+    from dmsim import cli
+    from dmsim.config import ConfigError
+
+    configs = tmp_path / "configs"
+    shutil.copytree(cli.CONFIG_DIR, configs)
+    (configs / "scenario" / "broken.yaml").write_text("# @package _global_\nscenario: [unclosed\n")
+    monkeypatch.setattr(cli, "CONFIG_DIR", configs)
+    with pytest.raises(ConfigError) as e:
+        cli.check_overrides(["+scenario=broken"])
+    msg = str(e.value)
+    assert "\n" not in msg and "broken" in msg and "malformed" in msg and "line" in msg
+    cli.check_overrides(["+scenario=shared_services"])  # the valid ones still pass
