@@ -296,6 +296,8 @@ class SuppliersConfig:
     local_fixed_cost_usd_per_month: float = rng_field(2_000.0, ge=0)
     local_material_share: float = rng_field(0.5, ge=0, le=1)  # of material a local can supply
     local_start_cash_months: float = rng_field(6.0, ge=0)
+    distributor_lead_time_months: float = rng_field(0.5, ge=0)  # material wait when ordering from the port
+    local_lead_time_months: float = rng_field(0.1, ge=0)  # material wait when buying locally
 
 
 @dataclass

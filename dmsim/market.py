@@ -180,6 +180,18 @@ def buyer_terms(model: DMModel) -> BuyerTerms:
     )
 
 
+def dm_lead_time_months(model: DMModel) -> float:
+    """Delivery lead time of a DM order (months): production plus the wait for material.
+
+    The wait is the supply-weighted mean of the suppliers' lead times: the local supplier,
+    once present, supplies ``local_material_share`` of the material.
+    """
+    s = model.cfg.suppliers
+    local = s.local_material_share if model.local_supplier_row() is not None else 0.0
+    wait = (1.0 - local) * s.distributor_lead_time_months + local * s.local_lead_time_months
+    return model.cfg.market.dm_lead_time_months + wait
+
+
 def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: np.ndarray,
                    on_platform: np.ndarray) -> WorkshopTerms:
     """Utility terms of workshops with the given service effects (W, S) and positions.
@@ -195,7 +207,7 @@ def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: 
     imported = 1.0 - (cfg.suppliers.local_material_share if model.local_supplier_row() is not None else 0.0)
     return WorkshopTerms(
         certified=effects[:, CERT] >= cfg.services.certification_threshold,
-        const=(-m.lead_time_weight * m.dm_lead_time_months + m.quality_weight * (quality - 1.0)
+        const=(-m.lead_time_weight * dm_lead_time_months(model) + m.quality_weight * (quality - 1.0)
                - m.visibility_weight * (1.0 - effects[:, MARKETING])
                + cfg.network.platform_visibility * on_platform),
         delivery_rate=m.dm_delivery_cost_per_100km / 100.0
@@ -236,6 +248,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         model.buyer_terms = buyer_terms(model)
     buyers = model.buyer_terms
     terms = workshop_terms(model, effects, ws.x_km[:nw], ws.y_km[:nw], model.on_platform())
+    model.dm_lead_time_months = dm_lead_time_months(model)  # the lead time buyers saw this month
     alpha, institution = buyers.alpha, buyers.institution
     active = ws.active[:nw]
     model.inclusive_value = np.full((g, p_n), -np.inf)  # DM nest IV, read by entrants

@@ -24,6 +24,18 @@ FINAL_MONTHS = 12  # "final" figures are means over this many last months
 TIP_SHARED_SHARE = 0.5
 
 
+# Ratios whose denominator can be zero (no DM sales, no purchases, no capacity) are undefined,
+# not 0: a 0 would be averaged into sweep means as if it were a price or a share. They are NaN
+# in memory, null in timeseries.parquet and summary.json; no other column is ever missing.
+UNDEFINED_WHEN_EMPTY = ("mean_price_usd", "mean_unit_cost_usd", "overhead_share", "utilisation",
+                        "buyer_landed_cost_usd_mean", "unit_cost_", "dm_market_share")
+
+
+def may_be_undefined(column: str) -> bool:
+    """Whether ``column`` may be missing (a ratio without denominator) in a month."""
+    return column.startswith(UNDEFINED_WHEN_EMPTY)
+
+
 def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
@@ -91,6 +103,7 @@ class MetricsRecorder:
             # 0 when no local provider offers the service this month.
             row[f"fee_{name}_usd_per_month"] = float(pv.fee_usd[:k][sel].min()) if sel.any() else 0.0
             row[f"clients_{name}"] = float(pv.clients[:k][sel].sum())
+        row["dm_lead_time_months"] = m.dm_lead_time_months
         row["local_suppliers"] = int((m.sp.active[: m.sp.n] & m.sp.local[: m.sp.n]).sum())
         flows = m.ledger.flows
         labour = sum(v for (a, b), v in flows.items() if b == "labour")

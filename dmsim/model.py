@@ -86,6 +86,7 @@ class DMModel(mesa.Model):
         self.investments = 0  # cumulative
         self.public_spend_month = 0.0
         self.unmet_units = np.zeros(0)
+        self.dm_lead_time_months = 0.0  # DM delivery lead time buyers saw this month (market phase)
         self.books = None
         self.buyer_terms = None  # market.BuyerTerms, computed once (set None if imports change)
         self.inclusive_value = np.zeros((0, self.n_products))

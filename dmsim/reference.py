@@ -204,13 +204,13 @@ class WorkshopRef:
         """Whether the certification effect reaches the threshold for institutional sales."""
         return effects[CERT] >= self.model.cfg.services.certification_threshold
 
-    def utility_const(self, effects: list[float]) -> float:
+    def utility_const(self, effects: list[float], local_supplier: bool) -> float:
         """``K_i``: utility of lead time, perceived quality and visibility (marketing)."""
         m = self.model.cfg.market
         quality = m.dm_base_quality + m.certification_quality * effects[CERT]
         net = self.model.cfg.network
         listed = net.type == "platform" and int(self.model.ws.network[self.row]) >= 0
-        return (-m.lead_time_weight * m.dm_lead_time_months + m.quality_weight * (quality - 1.0)
+        return (-m.lead_time_weight * self.model.lead_time_months(local_supplier) + m.quality_weight * (quality - 1.0)
                 - m.visibility_weight * (1.0 - effects[MARKETING]) + (net.platform_visibility if listed else 0.0))
 
     def delivery_usd_per_km(self, p: int, effects: list[float]) -> float:
@@ -383,6 +383,21 @@ class ReferenceModel(DMModel):
     def _providers(self) -> list[ProviderRef]:
         return [ProviderRef(self, a) for a in self._agents(SharedServiceProvider) if self.pv.active[a.row]]
 
+    def lead_time_months(self, local_supplier: bool) -> float:
+        """Months from a DM order to delivery: production, then the wait for material.
+
+        The material wait is the supply-weighted mean of the distributor's and the local
+        supplier's lead times.
+        """
+        cfg = self.cfg
+        s = cfg.suppliers
+        if local_supplier:
+            wait = (1.0 - s.local_material_share) * s.distributor_lead_time_months \
+                + s.local_material_share * s.local_lead_time_months
+        else:
+            wait = s.distributor_lead_time_months
+        return cfg.market.dm_lead_time_months + wait
+
     def _local_supplier(self) -> int | None:
         """Row of the active local supplier, if any (the first, should there be several)."""
         for a in self._agents(Supplier):
@@ -520,10 +535,11 @@ class ReferenceModel(DMModel):
         hours = unit.hours.tolist()
         eff = effects.tolist()
         local_supplier = self._local_supplier() is not None
+        self.dm_lead_time_months = self.lead_time_months(local_supplier)
         shops = {w.row: w for w in self._workshops()}
         terms = {
             r: WorkshopTerms(
-                row=r, certified=w.certified(eff[r]), const=w.utility_const(eff[r]),
+                row=r, certified=w.certified(eff[r]), const=w.utility_const(eff[r], local_supplier),
                 delivery_per_km=[w.delivery_usd_per_km(p, eff[r]) for p in range(n_p)],
                 inbound_kg_per_t=w.inbound_kg_co2_per_t(local_supplier),
             )

@@ -83,3 +83,19 @@ def test_product_variety_helps_thin_markets_and_slows_learning(make_config):
                                                                            share)
     assert _mean(make_config, [*thick, "product_variety=1"], "labour") < _mean(make_config,
                                                                                [*thick, "product_variety=4"], "labour")
+
+
+def test_lead_time_is_production_plus_the_supplier_weighted_material_wait(make_config):
+    """T_DM = T_make + (1 − s_L) T_dist + s_L T_local once a local supplier is in business (analytic)."""
+    df = run(make_config(["+scenario=shared_services", "seed=0", "output.dashboard=false"])).timeseries
+    local = df["local_suppliers"].shift(1, fill_value=0) > 0  # buyers see last month's suppliers
+    assert local.any() and (~local).any()
+    np.testing.assert_allclose(df.loc[~local, "dm_lead_time_months"], 0.5 + 0.5)
+    np.testing.assert_allclose(df.loc[local, "dm_lead_time_months"], 0.5 + 0.5 * 0.5 + 0.5 * 0.1)
+
+
+def test_slower_material_supply_costs_dm_share(make_config):
+    """A slower port distributor lengthens DM delivery and moves buyers to imports (paired seeds)."""
+    fast = _share(make_config, ["suppliers.distributor_lead_time_months=0.1"])
+    slow = _share(make_config, ["suppliers.distributor_lead_time_months=2.5"])
+    assert (fast > slow).sum() >= len(SEEDS) - 1

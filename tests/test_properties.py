@@ -1,14 +1,19 @@
 """Invariants over random valid configurations, extremes included (hypothesis)."""
 
+import json
 import math
 import os
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dmsim.config import NETWORK_TYPES, SERVICES
-from dmsim.metrics import FINAL_MONTHS
+from dmsim.metrics import FINAL_MONTHS, may_be_undefined
 from dmsim.run import compose_config, run
 
 SCENARIOS = ["baseline", "shared_services", "global_services", "big_push", "centralised"]
@@ -53,10 +58,10 @@ def test_outputs_are_finite_bounded_and_consistent(over):
     # No infinities anywhere; NaN only where a ratio has no denominator (no DM sales at all).
     num = ts.select_dtypes("number")
     assert not np.isinf(num.to_numpy()).any()
-    allowed_nan = {"mean_price_usd", "mean_unit_cost_usd", "overhead_share", "dm_market_share", "utilisation"}
-    allowed_nan |= {c for c in ts.columns if c.startswith(("unit_cost_", "dm_market_share_"))}
-    bad = [c for c in num.columns if num[c].isna().any() and c not in allowed_nan]
+    bad = [c for c in num.columns if num[c].isna().any() and not may_be_undefined(c)]
     assert not bad, bad
+    # Buyers' choices: DM + import + no purchase = potential demand, so purchases never exceed it.
+    assert (ts["dm_units"] + ts["import_units"] <= ts["potential_units"] * (1 + 1e-9) + 1e-9).all()
     # Shares within [0, 1].
     for c in SHARES + [c for c in ts.columns if c.startswith(("dm_market_share_", "shared_service_share_"))]:
         v = ts[c].dropna()
@@ -80,3 +85,29 @@ def test_outputs_are_finite_bounded_and_consistent(over):
     assert s["public_spend_usd_total"] <= m.cfg.policy.budget_usd + 1e-6
     assert s["tipped"] in (True, False)
     assert len(ts) == m.cfg.steps
+
+
+@pytest.mark.parametrize("scenario", ["centralised", "shared_services"])
+def test_written_outputs_hold_no_nan_only_documented_nulls(make_config, tmp_path, scenario):
+    """Files on disk: no NaN or infinity; an undefined ratio is null, and only where it has no denominator."""
+    run(make_config([f"+scenario={scenario}", "steps=24", "output.dashboard=false"]), out_dir=tmp_path)
+    table = pq.read_table(tmp_path / "timeseries.parquet")
+    dm_sold = np.asarray(table.column("dm_units")) > 0
+    for name in table.column_names:
+        col = table.column(name)
+        if pa.types.is_floating(col.type):
+            assert pc.sum(pc.is_nan(col)).as_py() in (None, 0), name
+            assert pc.sum(pc.is_inf(col)).as_py() in (None, 0), name
+        if col.null_count:
+            assert may_be_undefined(name), name
+    for name in ("mean_unit_cost_usd", "overhead_share", "mean_price_usd"):  # null exactly when DM sold nothing
+        assert (np.asarray(table.column(name).is_null()) == ~dm_sold).all(), name
+
+    def no_constant(token):
+        raise AssertionError(f"summary.json holds {token}")
+
+    summary = json.loads((tmp_path / "summary.json").read_text(), parse_constant=no_constant)
+    for key, value in summary.items():
+        if value is None:  # tipping_month is null when the ecosystem never tipped (contract)
+            never_tipped = key == "tipping_month" and not summary["tipped"]
+            assert may_be_undefined(key.removesuffix("_final")) or never_tipped, key
