@@ -309,6 +309,7 @@ class NetworkConfig:
     hubs: int = rng_field(4, ge=1)  # hub_spoke: hubs at the largest towns; spokes join the nearest
     platform_commission: float = rng_field(0.08, ge=0, lt=1)  # platform: share of members' DM revenue
     platform_visibility: float = rng_field(0.3, ge=0)  # platform: utility of being listed
+    service_pooling: float = rng_field(0.5, ge=0, le=1)  # local providers' per-client cost saved × coordination
 
 
 @dataclass

@@ -68,7 +68,11 @@ class DMModel(mesa.Model):
         self.internal_cost_usd = np.array([s.internal_cost_usd_per_month for s in svc])
         self.provider_fixed_usd = cfg.services.provider_fixed_cost_scale * np.array(
             [s.provider_fixed_cost_usd_per_month for s in svc])
-        self.provider_marginal_usd = np.array([s.provider_marginal_cost_usd_per_month for s in svc])
+        # Pooled service purchasing: a coordinated network buys each service for its members as
+        # one account (one contract, joint onboarding and visits), cutting a local provider's
+        # per-client cost. Every workshop is a member once the network type is not independent.
+        pooled = cfg.network.service_pooling * cfg.network.coordination if cfg.network.type != "independent" else 0.0
+        self.provider_marginal_usd = (1.0 - pooled) * np.array([s.provider_marginal_cost_usd_per_month for s in svc])
         imp = cfg.imports
         # Landed cost of imported goods and materials at the port, per USD of factory price.
         self.import_cost_factor = 1.0 + imp.freight + imp.tariff

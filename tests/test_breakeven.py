@@ -15,8 +15,8 @@ F, M, F_INT, MARGIN = 9_000.0, 50.0, 440.0, 0.2
 N_STAR = break_even_clients(F, M, F_INT, MARGIN)  # = 9000 / (440/1.2 - 50) = 28.4
 
 
-def survives(make_config, n: int) -> bool:
-    cfg = make_config([
+def survives(make_config, n: int, extra: tuple[str, ...] = ()) -> bool:
+    cfg = make_config([*extra,
         f"workshops.initial={n}", "steps=30", "seed=0",
         "services.certification.seeded_providers=1", "services.certification.initial_mode=shared",
         f"services.certification.provider_fixed_cost_usd_per_month={F}",
@@ -48,3 +48,17 @@ def test_provider_breaks_even_at_analytic_n_star(make_config):
     assert all(alive[n] for n in ns if n >= threshold)
     assert not any(alive[n] for n in ns if n < threshold)
     assert abs(threshold - N_STAR) <= 0.1 * N_STAR
+
+
+def test_pooled_service_purchasing_lowers_n_star(make_config):
+    """A coordinated network buys as one account: m falls to m·(1 − pooling·c), and so does n*."""
+    pooled = ("network.type=mesh", "network.coordination=1.0", "network.service_pooling=0.5")
+    n_star = break_even_clients(F, M * 0.5, F_INT, MARGIN)  # = 9000 / (440/1.2 - 25) = 26.3
+    assert n_star < N_STAR - 2
+    ns = range(22, 31)
+    alive = {n: survives(make_config, n, pooled) for n in ns}
+    threshold = min(n for n in ns if alive[n])
+    assert all(alive[n] for n in ns if n >= threshold)
+    assert abs(threshold - n_star) <= 0.1 * n_star
+    # The same workshop count fails without pooling (independent workshops, n < 28.4).
+    assert alive[threshold] and not survives(make_config, threshold)
