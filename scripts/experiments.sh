@@ -23,7 +23,12 @@ for name in "${names[@]}"; do
   echo "== $name ($(date +%T))" >&2
   case $name in
     calibration) $py experiments/calibration/run.py ;;
-    scenario_comparison | tipping_point | coordination_threshold | hysteresis) sweep "$name" ;;
+    scenario_comparison | tipping_point | hysteresis) sweep "$name" ;;
+    coordination_threshold)
+      sweep "$name"
+      rm -rf multirun/coordination_no_pooling  # the workshop channel alone (README)
+      $py -m dmsim -m +experiment=coordination_threshold network.service_pooling=0 workshops.initial=8,9,10 \
+        network.coordination=1 hydra.sweep.dir=multirun/coordination_no_pooling ;;
     strategy_ranking) sweep "$name" --reference none ;;
     sensitivity)
       rm -rf multirun/sensitivity multirun/sensitivity_morris

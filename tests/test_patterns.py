@@ -99,3 +99,19 @@ def test_slower_material_supply_costs_dm_share(make_config):
     fast = _share(make_config, ["suppliers.distributor_lead_time_months=0.1"])
     slow = _share(make_config, ["suppliers.distributor_lead_time_months=2.5"])
     assert (fast > slow).sum() >= len(SEEDS) - 1
+
+
+def test_coordination_lowers_the_tipping_threshold(make_config):
+    """Nine initial workshops (just below n* = 9.2 uncoordinated): coordination tips them (paired seeds).
+
+    ``experiments/coordination_threshold`` maps the whole threshold (the half-tipped point falls
+    from about 9.6 to below 8 workshops).
+    """
+    def tipped(coordination):
+        return np.array([run(make_config(["+scenario=shared_services", "network.type=mesh", "workshops.initial=9",
+                                          f"network.coordination={coordination}", f"seed={s}",
+                                          "output.dashboard=false"])).summary["tipped"] for s in SEEDS])
+
+    alone, coordinated = tipped(0.0), tipped(1.0)
+    assert coordinated.sum() >= len(SEEDS) - 1
+    assert alone.sum() <= 1
