@@ -9,6 +9,7 @@ metrics and its columnar agent tables, so they show exactly what a command-line 
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,8 @@ SUBSIDY_BUDGET_USD = 3_000_000
 DEFAULT_TARIFF = ImportsConfig().tariff  # the schema's (baseline) value; no scenario changes it
 COST_PARTS: tuple[str, ...] = ("material", "labour", "setup", "overhead")
 FIGSIZE = (6.4, 4.2)
+# compose_config initialises Hydra's global state: sessions pressing Reset at once must take turns.
+_COMPOSE_LOCK = threading.Lock()
 
 
 def config_overrides(scenario_name: str = "baseline", network_type: str = AS_SCENARIO,
@@ -77,7 +80,9 @@ class DashboardModel(DMModel):
                  coordination: str = AS_SCENARIO, tariff: float = DEFAULT_TARIFF,
                  provider_subsidy: str = AS_SCENARIO, seed: int = 0) -> None:
         overrides = config_overrides(scenario_name, network_type, coordination, tariff, provider_subsidy, seed)
-        super().__init__(compose_config(overrides))
+        with _COMPOSE_LOCK:
+            cfg = compose_config(overrides)
+        super().__init__(cfg)
         self.overrides = overrides
         self.last_sales: Sales | None = None
 
@@ -87,7 +92,14 @@ class DashboardModel(DMModel):
         return self.last_sales
 
     def step(self) -> None:
-        """One month; the model stops at the configured horizon."""
+        """One month; the model stops at the configured horizon.
+
+        SolaraViz's play loop calls ``step`` "render interval" times between checks of
+        ``running``, so a step past the horizon must do nothing.
+        """
+        if self.month >= self.cfg.steps:
+            self.running = False
+            return
         super().step()
         self.running = self.month < self.cfg.steps
 

@@ -9,7 +9,10 @@ proxy looks, so the dashboard also works offline. Usage: ``python scripts/solara
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import json
 import re
 import sys
 import tarfile
@@ -21,6 +24,7 @@ import solara
 from solara.server import settings
 
 REGISTRY = "https://registry.npmjs.org"
+MAX_BYTES = 200_000_000  # the largest package (the Vuetify app) is about 15 MB packed
 # "{{cdn}}/@scope/name@1.2.3/..." in templates, "${this.getCdn()}/name@1.2.3/..." in Vue files.
 REFERENCE = re.compile(r"(?:\{\{\s*cdn\s*\}\}|getCdn\(\)\})/((?:@[\w.-]+/)?[\w.-]+)@([\w.+-]+)/")
 
@@ -44,22 +48,32 @@ def referenced_packages() -> set[tuple[str, str]]:
 
 
 def fetch(name: str, ver: str, cache: Path) -> None:
-    """Download ``name@ver`` from the npm registry and unpack it to ``cache/name@ver``."""
+    """Download ``name@ver`` from the npm registry, check its integrity, unpack it to ``cache/name@ver``.
+
+    The proxy may already have cached single files there; unpacking overwrites them with the
+    same files. A stamp file written last marks a complete package.
+    """
     target = cache / f"{name}@{ver}"
-    if (target / "package.json").exists():
+    stamp = target / ".dmsim-complete"
+    if stamp.exists():
         return
-    url = f"{REGISTRY}/{name}/-/{name.split('/')[-1]}-{ver}.tgz"
-    with urllib.request.urlopen(url, timeout=60) as response:
-        data = response.read()
-    partial = target.with_name(target.name + ".partial")
+    with urllib.request.urlopen(f"{REGISTRY}/{name}/{ver}", timeout=60) as response:
+        dist = json.load(response)["dist"]
+    with urllib.request.urlopen(dist["tarball"], timeout=120) as response:
+        data = response.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise SystemExit(f"solara assets: {name}@{ver} is larger than {MAX_BYTES} bytes; not unpacked")
+    algorithm, _, digest = dist["integrity"].partition("-")  # Subresource Integrity: "sha512-BASE64"
+    if base64.b64encode(hashlib.new(algorithm, data).digest()).decode() != digest:
+        raise SystemExit(f"solara assets: {name}@{ver} does not match the registry's {algorithm} checksum")
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for member in tar.getmembers():
-            if not member.isfile() or ".." in Path(member.name).parts:
+            parts = Path(member.name).parts[1:]  # npm tarballs hold everything under package/
+            if not member.isfile() or not parts:
                 continue
-            out = partial / Path(*Path(member.name).parts[1:])  # npm tarballs hold everything under package/
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(tar.extractfile(member).read())
-    partial.rename(target)  # only a complete package is ever visible to the proxy
+            member.name = str(Path(*parts))
+            tar.extract(member, target, filter="data")  # refuses absolute paths and escapes
+    stamp.write_text(dist["integrity"] + "\n")
 
 
 def main() -> None:

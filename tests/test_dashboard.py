@@ -3,11 +3,13 @@
 import ipyvuetify as v
 import ipywidgets
 import numpy as np
+import pandas as pd
 import pytest
 import solara
 
 from dmsim import dashboard as d
 from dmsim.cli import group_options
+from dmsim.model import DMModel
 from dmsim.run import compose_config
 from dmsim.state import PROVIDER_LOCAL
 
@@ -33,7 +35,11 @@ def test_each_control_reaches_its_config_key():
     assert cfg.policy.provider_subsidy_months == d.SUBSIDY_MONTHS
     assert cfg.policy.budget_usd == d.SUBSIDY_BUDGET_USD
     assert m.command() == "python -m dmsim " + " ".join(m.overrides)
-    assert cfg == compose_config(m.overrides)
+    cli = DMModel(compose_config(m.overrides))  # the same run from the command line's config
+    for _ in range(3):
+        m.step()
+        cli.step()
+    pd.testing.assert_frame_equal(d.timeseries(m), cli.metrics.frame())
     # "as scenario" keeps the scenario's values; another scenario gives another config.
     push = compose_config(d.config_overrides("big_push"))
     assert push.policy.provider_subsidy_share == 0.8
@@ -109,6 +115,9 @@ def test_chart_series_grow_and_the_model_stops_at_its_horizon():
     total = sum(df[f"unit_cost_{p}_usd"] for p in d.COST_PARTS)
     assert np.allclose(total, df["mean_unit_cost_usd"])  # the stack adds up to the unit cost
     assert not m.running
+    for _ in range(3):  # the play loop may call step() again within one render interval
+        m.step()
+    assert m.month == 4 and len(d.timeseries(m)) == 4 and not m.running
 
 
 def test_map_has_one_point_per_buyer_group_and_active_agent():
