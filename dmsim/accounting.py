@@ -100,15 +100,17 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     # Wages for own production, product-line set-up, fixed operating costs.
     active = ws.active[:nw]
     labour = sales.hours_own * wage
-    setup = unit.fixed_usd - cfg.workshops.fixed_cost_usd_per_month - ws.debt_payment_usd[:nw]
+    setup = unit.fixed_usd - cfg.workshops.fixed_cost_usd_per_month - ws.debt_payment_usd[:nw] - unit.depreciation_usd
     wages = led.pay("ws", "labour", np.where(active, labour + setup, 0.0), payer_rows=wrows)
     led.pay("ws", "local_inputs", np.where(active, cfg.workshops.fixed_cost_usd_per_month, 0.0),
             payer_rows=wrows)
+    # Equipment wears out and is replaced from abroad.
+    led.pay("ws", "foreign", np.where(active, unit.depreciation_usd, 0.0), payer_rows=wrows)
 
     # Services: in-house staff, or fees to providers.
     mode = ws.mode[:nw]
     internal = np.where(active[:, None] & (mode == MODE_INTERNAL), overhead_ws, 0.0).sum(axis=1)
-    wages += led.pay("ws", "labour", internal, payer_rows=wrows)
+    led.pay("ws", "service_staff", internal, payer_rows=wrows)
     buys = active[:, None] & ((mode == MODE_SHARED) | (mode == MODE_GLOBAL)) & (ws.provider[:nw] >= 0)
     bi, bs = np.nonzero(buys)
     fees = overhead_ws[bi, bs]
@@ -161,9 +163,11 @@ def _settle_providers(model: DMModel) -> float:
     cost = np.where(pv.active[:n], pv.fixed_usd[:n] + pv.marginal_usd[:n] * clients, 0.0)
     local = pv.kind[:n] == PROVIDER_LOCAL
     rows = np.arange(n)
-    led.pay("pv", "labour", np.where(local, cost, 0.0), payer_rows=rows)
+    led.pay("pv", "service_staff", np.where(local, cost, 0.0), payer_rows=rows)
     led.pay("pv", "foreign", np.where(local, 0.0, cost), payer_rows=rows)
-    revenue = pv.fee_usd[:n] * clients
+    revenue = np.where(pv.active[:n], pv.fee_usd[:n] * clients, 0.0)
+    pv.revenue_usd[:n] = revenue
+    pv.cost_usd[:n] = cost
     return float((revenue - cost)[pv.active[:n]].sum())
 
 

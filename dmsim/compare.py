@@ -57,8 +57,8 @@ REPLICATE = "seed"  # the parameter that indexes replicates (pairs are formed on
 HEADLINE: tuple[str, ...] = (
     "dm_market_share_final", "workshops_active_final", "mean_unit_cost_usd_final", "overhead_share_final",
     "shared_service_share_final", "jobs_final", "local_value_added_usd_total",
-    "buyer_landed_cost_usd_mean_final", "consumer_surplus_usd_total", "emissions_t_co2_total",
-    "public_spend_usd_total", "tipped",
+    "buyer_landed_cost_usd_mean_final", "consumer_surplus_usd_total", "social_surplus_usd_total",
+    "dm_fill_rate_final", "emissions_t_co2_total", "public_spend_usd_total", "tipped",
 )
 LABELS: dict[str, str] = {
     "dm_market_share_final": "DM market share (final)",
@@ -70,6 +70,8 @@ LABELS: dict[str, str] = {
     "local_value_added_usd_total": "local value added, USD (total)",
     "buyer_landed_cost_usd_mean_final": "buyer landed cost, USD/unit (final)",
     "consumer_surplus_usd_total": "consumer surplus, USD (total)",
+    "social_surplus_usd_total": "social surplus, USD (total)",
+    "dm_fill_rate_final": "DM orders delivered (final)",
     "emissions_t_co2_total": "transport emissions, t CO2 (total)",
     "public_spend_usd_total": "public spend, USD (total)",
     "tipped": "share of runs tipped",
@@ -86,9 +88,10 @@ KEY_SERIES: tuple[str, ...] = (
 FAN_SERIES: tuple[str, ...] = KEY_SERIES[:4]
 FAN_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 # Strategy ranking: effects (paired differences) per USD of extra public spend.
-EFFECTS: tuple[str, ...] = ("dm_market_share_final", "local_value_added_usd_total", "consumer_surplus_usd_total")
+EFFECTS: tuple[str, ...] = ("dm_market_share_final", "social_surplus_usd_total", "consumer_surplus_usd_total")
 COST = "public_spend_usd_total"
-BENEFITS: tuple[str, ...] = ("consumer_surplus_usd_total", "local_value_added_usd_total")
+# Social surplus = consumer surplus + local value added − shadow cost of labour + tariff revenue.
+BENEFITS: tuple[str, ...] = ("social_surplus_usd_total",)
 # Candidate reference strategies (the "do nothing" arm), tried in this order.
 NO_STRATEGY: tuple[str, ...] = ("none", "baseline", "no_strategy", "status_quo")
 # Columns of runs.parquet that are neither parameters nor summary figures to aggregate.
@@ -670,9 +673,10 @@ def benefit_cost(df: pd.DataFrame, reference: Any = "centralised", key: str = "s
                  confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Benefit-cost of each group against the ``centralised`` counterfactual, over same-seed pairs.
 
-    Benefit = paired difference of the sum of ``benefits`` (consumer surplus + local value
-    added, USD); cost = paired difference of public spend (USD); ratio = mean benefit / mean
-    cost (NaN when the cost is not positive); net benefit = benefit - cost per pair.
+    Benefit = paired difference of the sum of ``benefits`` (social surplus: consumer surplus +
+    local value added − the shadow cost of the labour employed + tariff revenue, USD); cost =
+    paired difference of public spend (USD); ratio = mean benefit / mean cost (NaN when the cost
+    is not positive); net benefit = benefit - cost per pair.
 
     Returns:
         One row per context and compared value: ``n_pairs``, ``benefit_usd``,
@@ -1222,10 +1226,10 @@ def _report_ranking(rep: Report, ranking: pd.DataFrame) -> None:
                      str(r["n_pairs"]), _num(r["extra_spend_usd"]),
                      format_value("dm_market_share_final", r.get("dm_market_share_final_diff", math.nan), diff=True),
                      _per_usd(r, "dm_market_share_final", 1e6 * 100),
-                     _per_usd(r, "local_value_added_usd_total", 1.0),
+                     _per_usd(r, "social_surplus_usd_total", 1.0),
                      _per_usd(r, "consumer_surplus_usd_total", 1.0)])
     rep.table([*context, "strategy", "rank", "pairs", "extra public spend, USD", "Δ DM share",
-               "pp DM share per M USD", "local value added per USD", "consumer surplus per USD"], rows)
+               "pp DM share per M USD", "social surplus per USD", "consumer surplus per USD"], rows)
 
 
 def _report_benefit_cost(rep: Report, bc: pd.DataFrame) -> None:

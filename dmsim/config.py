@@ -109,30 +109,42 @@ class ProductConfig:
 
 
 def _default_products() -> dict[str, ProductConfig]:
-    # Materials ≈ 0.55× the import factory price and 0.2× it in labour at the DM wage
-    # (assumption: small-batch production has no scale economies in purchasing).
+    # Small-batch costs relative to the import's ex-works price P (assumptions, calibrated to
+    # the patterns in docs/parameters.md): material bought through the importer at 0.55 P base
+    # price (≈ 0.8 P delivered: no bulk buying), and 0.4 P of labour at the DM wage before
+    # learning — a small workshop takes far longer per unit than a factory.
     return {
         "assistive_devices": ProductConfig(
-            material_usd=18.7, labour_hours=3.5, import_factory_price_usd=34.0,
+            material_usd=18.7, labour_hours=7.56, import_factory_price_usd=34.0,
             valuation_usd=68.0, demand_per_person_per_month=0.005,
             institution_demand_share=0.5, weight_kg=2.5, requires_certification=True,
         ),
         "medical_consumables": ProductConfig(
-            material_usd=2.2, labour_hours=0.4, import_factory_price_usd=4.0,
+            material_usd=2.2, labour_hours=0.89, import_factory_price_usd=4.0,
             valuation_usd=8.0, demand_per_person_per_month=0.032,
             institution_demand_share=0.8, weight_kg=0.2, requires_certification=True,
         ),
         "farm_tools": ProductConfig(
-            material_usd=6.6, labour_hours=1.3, import_factory_price_usd=12.0,
+            material_usd=6.6, labour_hours=2.67, import_factory_price_usd=12.0,
             valuation_usd=24.0, demand_per_person_per_month=0.016,
             institution_demand_share=0.0, weight_kg=1.5, requires_certification=False,
         ),
         "spare_parts": ProductConfig(
-            material_usd=4.4, labour_hours=0.9, import_factory_price_usd=8.0,
+            material_usd=4.4, labour_hours=1.78, import_factory_price_usd=8.0,
             valuation_usd=16.0, demand_per_person_per_month=0.020,
             institution_demand_share=0.1, weight_kg=0.8, requires_certification=False,
         ),
     }
+
+
+@dataclass
+class ScalesConfig:
+    """Multipliers on every product's figures at once, for sensitivity analysis (1 = as configured)."""
+
+    material: float = rng_field(1.0, ge=0)  # × every product's material_usd
+    labour_hours: float = rng_field(1.0, gt=0)  # × every product's labour_hours
+    valuation: float = rng_field(1.0, gt=0)  # × every product's valuation_usd
+    demand: float = rng_field(1.0, ge=0)  # × every product's demand_per_person_per_month
 
 
 @dataclass
@@ -148,16 +160,17 @@ class ServiceConfig:
 
 
 def _default_services() -> dict[str, ServiceConfig]:
-    # Internal costs of 3-15% of a workshop's costs each (SOURCES.md ranges, assumption);
-    # provider fixed share of cost 85% at n* (assumption inside the 60-90% range).
-    spec = {  # internal f, provider fixed F = 6.5 f, marginal m = 0.125 f (n* ≈ 9)
-        "certification": (440.0, 2_860.0, 55.0),
-        "design": (360.0, 2_340.0, 45.0),
-        "logistics": (400.0, 2_600.0, 50.0),
-        "marketing": (340.0, 2_210.0, 42.5),
-        "finance": (240.0, 1_560.0, 30.0),
-        "maintenance": (320.0, 2_080.0, 40.0),
-        "training": (220.0, 1_430.0, 27.5),
+    # Internal costs of 3-15% of a workshop's costs each (assumption); provider fixed cost
+    # F = 9.75 f and marginal m = 0.125 f (assumption: a provider breaks even at n* ≈ 14
+    # clients, 85% of its cost fixed there; calibrated in docs/parameters.md).
+    spec = {  # internal f, provider fixed F, marginal m
+        "certification": (440.0, 4_290.0, 55.0),
+        "design": (360.0, 3_510.0, 45.0),
+        "logistics": (400.0, 3_900.0, 50.0),
+        "marketing": (340.0, 3_315.0, 42.5),
+        "finance": (240.0, 2_340.0, 30.0),
+        "maintenance": (320.0, 3_120.0, 40.0),
+        "training": (220.0, 2_145.0, 27.5),
     }
     return {
         name: ServiceConfig(
@@ -181,22 +194,26 @@ class ServicesConfig:
     maintenance: ServiceConfig = field(default_factory=lambda: _default_services()["maintenance"])
     training: ServiceConfig = field(default_factory=lambda: _default_services()["training"])
     provider_margin: float = rng_field(0.2, ge=0, le=2)  # fee mark-up over cost
+    internal_cost_scale: float = rng_field(1.0, ge=0)  # × every in-house service cost (sweeps)
+    internal_effect: float = rng_field(0.75, ge=0, le=1)  # in-house effect of a standard-size workshop
+    internal_effect_scale_elasticity: float = rng_field(0.4, ge=0, le=2)  # in-house effect vs capacity
     provider_fixed_cost_scale: float = rng_field(1.0, ge=0)  # × every provider's fixed cost (sweeps)
     provider_start_cash_months: float = rng_field(6.0, ge=0)  # start-up cash, months of fixed cost
     provider_expectation_smoothing: float = rng_field(0.15, gt=0, le=1)  # weight of clients seen
-    provider_initial_expected_share: float = rng_field(0.5, ge=0, le=1)  # of workshops, at entry
+    provider_initial_expected_share: float = rng_field(0.5, ge=0, le=1)  # of would-be clients, at entry
     provider_exit_cash_usd: float = rng_field(0.0)  # a provider exits when cash falls below
     provider_entry_probability: float = rng_field(0.25, ge=0, le=1)  # per service-quarter if viable
-    provider_entry_hurdle: float = rng_field(1.5, ge=1)  # expected clients / n* needed to enter
+    provider_entry_hurdle: float = rng_field(1.5, ge=1)  # expected clients / clients needed, to enter
     global_fit: float = rng_field(0.7, ge=0, le=1)  # effect of a global service relative to local
     global_fixed_cost_usd_per_month: float = rng_field(300.0, ge=0)  # regional office share
     global_marginal_cost_factor: float = rng_field(0.4, ge=0)  # per-client cost, × in-house cost f
     switch_interval_months: int = rng_field(3, ge=1)  # make-or-buy reviewed this often
     switch_probability: float = rng_field(0.5, ge=0, le=1)  # of aware workshops that act per review
-    switch_saving_threshold: float = rng_field(0.1, ge=0)  # fee must be this much below internal
+    switch_saving_threshold: float = rng_field(0.1, ge=0)  # gain needed to switch, × in-house cost
     awareness_base_per_month: float = rng_field(0.05, ge=0, le=1)
     awareness_word_of_mouth: float = rng_field(0.4, ge=0, le=1)  # × share of workshops already clients
     awareness_coordination: float = rng_field(0.2, ge=0, le=1)  # × network.coordination
+    provider_outreach: float = rng_field(0.5, ge=0, le=1)  # share of workshops a new local provider tells
     internal_scale_elasticity: float = rng_field(0.7, ge=0, le=1)  # service needs vs capacity
     max_local_providers: int = rng_field(1, ge=1)  # per service in the region at once
     # What each service does (in-house or shared at full effect; none = no effect).
@@ -204,6 +221,7 @@ class ServicesConfig:
     design_setup_penalty: float = rng_field(0.3, ge=0)  # extra set-up cost without design
     design_shared_setup_saving: float = rng_field(0.4, ge=0, lt=1)  # set-up cut by a shared library
     logistics_saving: float = rng_field(0.4, ge=0, le=1)  # cut in delivery cost at full effect
+    marketing_reach_none_km: float = rng_field(15.0, ge=0)  # how far buyers find a workshop without marketing
     maintenance_downtime: float = rng_field(0.15, ge=0, lt=1)  # capacity lost without it
     training_labour_penalty: float = rng_field(0.2, ge=0)  # extra labour hours without it
 
@@ -213,24 +231,29 @@ class WorkshopsConfig:
     """DM nodes: numbers, capacity, costs, pricing, entry and exit."""
 
     initial: int = rng_field(20, ge=0)  # count at month 0
-    markup: float = rng_field(0.2, ge=0, le=5)  # cost-plus mark-up (fraction)
+    markup: float = rng_field(0.2, ge=0, le=5)  # cost-plus mark-up a workshop starts from (fraction)
+    min_markup: float = rng_field(0.0, ge=0, le=5)  # floor when idle: price >= variable cost × (1 + this)
+    price_adjustment_per_month: float = rng_field(0.05, ge=0, le=1)  # markup change per unit of excess load
+    target_utilisation: float = rng_field(0.9, gt=0, le=1)  # orders / available hours a workshop aims at
     capacity_hours_per_month: float = rng_field(480.0, gt=0)  # production hours at start
     fixed_cost_usd_per_month: float = rng_field(250.0, ge=0)  # rent, power, owner's draw
     setup_usd_per_month_per_product: float = rng_field(120.0, ge=0)  # per product line
-    start_cash_months: float = rng_field(6.0, ge=0)  # of monthly fixed + service costs
+    start_cash_months: float = rng_field(6.0, ge=0)  # of monthly fixed + service costs (mean)
+    start_cash_dispersion: float = rng_field(0.5, ge=0, le=3)  # s.d. of log start cash across owners
     min_expected_hours: float = rng_field(40.0, gt=0)  # q_min of the overhead term, in hours
     volume_smoothing: float = rng_field(0.1, gt=0, le=1)  # weight of last month's output
     initial_utilisation: float = rng_field(0.7, ge=0, le=1)  # business-plan volume at entry
     payout_cash_months: float = rng_field(12.0, ge=0)  # owners draw cash beyond this buffer
     exit_negative_cash_months: int = rng_field(3, ge=1)
     exit_loss_months: int = rng_field(12, ge=1)
-    entry_prospects_per_month: float = rng_field(1.0, ge=0)  # would-be owners testing a site
+    entry_prospects_per_million_per_month: float = rng_field(1.0, ge=0)  # would-be owners, per million people
     entry_profit_reference_usd_per_month: float = rng_field(600.0, ge=0)  # owner's outside option
     entry_interval_months: int = rng_field(3, ge=1)
     invest_utilisation: float = rng_field(0.9, gt=0, le=1)  # expand when busier than this
     max_capacity_hours_per_month: float = rng_field(960.0, gt=0)  # a DM unit stays small
-    invest_capacity_step: float = rng_field(0.5, gt=0)  # fractional capacity added
+    invest_capacity_step: float = rng_field(0.5, gt=0)  # hours added per investment, × standard capacity
     capex_usd_per_hour_capacity: float = rng_field(80.0, ge=0)  # equipment per monthly hour
+    equipment_life_months: float = rng_field(96.0, gt=0)  # equipment wears out and is replaced over this
     loan_share: float = rng_field(0.7, ge=0, le=1)  # of capex borrowed
     loan_term_months: int = rng_field(36, ge=1)
     delivery_reach_km: float = rng_field(60.0, gt=0)  # buyers beyond are not served
@@ -244,6 +267,7 @@ class LearningConfig:
     q0_units: float = rng_field(1_000.0, gt=0)  # cumulative output where learning starts
     spillover_design: float = rng_field(0.15, ge=0, le=1)  # κ via a shared design service
     spillover_coordination: float = rng_field(0.15, ge=0, le=1)  # κ per unit of coordination
+    spillover_entry: float = rng_field(0.25, ge=0, le=1)  # entrant's start stock, × local makers' mean
 
 
 @dataclass
@@ -251,8 +275,8 @@ class MarketConfig:
     """Nested-logit buyer choice and transport."""
 
     k_nearest: int = rng_field(8, ge=1)  # workshops considered per buyer group and product
-    price_sensitivity_household: float = rng_field(6.0, gt=0)  # α × reference price
-    price_sensitivity_institution: float = rng_field(4.0, gt=0)
+    price_sensitivity_household: float = rng_field(2.3, gt=0)  # α × reference price
+    price_sensitivity_institution: float = rng_field(1.7, gt=0)
     nest_rho: float = rng_field(0.5, gt=0, le=1)  # DM nest dissimilarity parameter
     lead_time_weight: float = rng_field(0.1, ge=0)  # utility per month of lead time
     quality_weight: float = rng_field(1.5, ge=0)  # utility per unit of quality below 1
@@ -316,8 +340,11 @@ class NetworkConfig:
 class LabourConfig:
     """Wages and jobs."""
 
-    wage_usd_per_hour: float = rng_field(1.8, gt=0)
+    wage_usd_per_hour: float = rng_field(1.8, gt=0)  # production workers
     hours_per_job_month: float = rng_field(176.0, gt=0)
+    service_wage_usd_per_hour: float = rng_field(3.6, gt=0)  # service staff (in-house and providers)
+    shadow_wage_factor: float = rng_field(0.75, ge=0, le=1)  # production labour's opportunity cost / wage
+    service_shadow_wage_factor: float = rng_field(1.0, ge=0, le=1)  # skilled service staff's, / their wage
 
 
 @dataclass
@@ -395,6 +422,7 @@ class DMSimConfig:
     product_variety: int = rng_field(2, ge=1)  # products per workshop
     region: RegionConfig = field(default_factory=RegionConfig)
     products: dict[str, ProductConfig] = field(default_factory=_default_products)
+    scales: ScalesConfig = field(default_factory=ScalesConfig)
     services: ServicesConfig = field(default_factory=ServicesConfig)
     workshops: WorkshopsConfig = field(default_factory=WorkshopsConfig)
     learning: LearningConfig = field(default_factory=LearningConfig)

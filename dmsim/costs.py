@@ -18,24 +18,48 @@ if TYPE_CHECKING:
     from dmsim.model import DMModel
 
 CERT, DESIGN, LOGISTICS, MARKETING, FINANCE, MAINTENANCE, TRAINING = range(len(SERVICES))
+MAX_MARKUP = 5.0  # the schema's bound on workshops.markup: prices never exceed 6 × unit cost
+
+
+def internal_effect(model: DMModel, capacity_hours: np.ndarray) -> np.ndarray:
+    """Effect of a service done in-house by workshops of the given capacity (hours/month), in [0, 1].
+
+    ``min(1, e_0 · (C / C_0)^η)``: a two-person shop's own certification, maintenance or
+    marketing is worse than a specialist's; a bigger workshop can afford dedicated staff.
+    """
+    sc = model.cfg.services
+    base = model.cfg.workshops.capacity_hours_per_month
+    return np.minimum(1.0, sc.internal_effect * (capacity_hours / base) ** sc.internal_effect_scale_elasticity)
+
+
+def reach_km(model: DMModel, marketing_effect: np.ndarray) -> np.ndarray:
+    """How far buyers find a workshop (km), from its marketing effect.
+
+    From ``marketing_reach_none_km`` (word of mouth: a market town's catchment) without
+    marketing to ``workshops.delivery_reach_km`` at full effect, linearly.
+    """
+    top = model.cfg.workshops.delivery_reach_km
+    low = min(model.cfg.services.marketing_reach_none_km, top)
+    return low + (top - low) * marketing_effect
 
 
 def service_effects(model: DMModel) -> np.ndarray:
     """Effect of each workshop's sourcing of each service, (W, S) in [0, 1].
 
-    In-house and local shared services have full effect; a global one has its provider's
-    ``fit``; none has none.
+    In-house: :func:`internal_effect` of the workshop's size; a local shared provider: 1 (a
+    specialist); a global one: its ``fit``; none: 0.
     """
     ws, pv = model.ws, model.pv
     mode = ws.mode[: ws.n]
     prov = ws.provider[: ws.n]
     fit = np.where(prov >= 0, pv.fit[np.maximum(prov, 0)], 0.0) if pv.n else np.zeros(mode.shape)
-    eff = np.where(mode == MODE_INTERNAL, 1.0, 0.0)
+    inside = internal_effect(model, ws.capacity_hours[: ws.n])
+    eff = np.where(mode == MODE_INTERNAL, inside[:, None], 0.0)
     return np.where((mode == MODE_SHARED) | (mode == MODE_GLOBAL), fit, eff)
 
 
 def provider_fees(model: DMModel) -> None:
-    """Set each provider's fee to recover cost at its expected clients (DESIGN.md §4).
+    """Set each provider's fee to recover cost at its expected clients (docs/ODD.md §7.3).
 
     ``fee = (F · (1 − σ) / max(n̂, 1) + m) · (1 + margin)``, with σ the share of a local
     provider's fixed cost that a start-up subsidy pays this month (0 without one): the subsidy
@@ -106,7 +130,8 @@ class UnitCosts:
     hours: np.ndarray  # production hours per unit (after learning)
     material_index: np.ndarray  # (W,) delivered material price index
     overhead_usd: np.ndarray  # (W,) O_i per month
-    fixed_usd: np.ndarray  # (W,) set-up + fixed + debt service per month
+    fixed_usd: np.ndarray  # (W,) set-up + fixed + debt service + equipment wear per month
+    depreciation_usd: np.ndarray  # (W,) equipment wear per month (replacement bought abroad)
 
     @property
     def total(self) -> np.ndarray:
@@ -157,8 +182,36 @@ def learning_factor(model: DMModel, effects: np.ndarray) -> np.ndarray:
     return (1.0 + q_eff / cfg.q0_units) ** (-b)
 
 
+def equipment_wear_usd(model: DMModel, capacity_hours: np.ndarray) -> np.ndarray:
+    """Monthly wear of a workshop's equipment, replaced as it goes (USD/month), (W,).
+
+    Equipment worth ``capex_usd_per_hour_capacity`` × capacity lasts ``equipment_life_months``:
+    straight-line, so an old workshop carries the same capital cost as a new one (a new one
+    also services the loan that bought it).
+    """
+    wc = model.cfg.workshops
+    return wc.capex_usd_per_hour_capacity * capacity_hours / wc.equipment_life_months
+
+
+def spread_hours(model: DMModel) -> np.ndarray:
+    """Production hours per month that fixed cost and service overhead are spread over, (W,).
+
+    Expected hours, but at least the workshop's normal capacity (``target_utilisation`` ×
+    capacity) and ``min_expected_hours``: fixed overheads are allocated at normal capacity, so
+    a unit's share of them does not grow because the plant stands idle (the rule of IAS 2
+    Inventories, para. 13). A small workshop therefore carries a high overhead per unit
+    because it is small, not because it had a bad month — and a crowded market shows in
+    prices cut towards variable cost and in losses, not in prices spiralling up.
+    """
+    ws = model.ws
+    wc = model.cfg.workshops
+    n = ws.n
+    normal = wc.target_utilisation * ws.capacity_hours[:n]
+    return np.maximum(np.maximum(ws.expected_hours[:n], normal), wc.min_expected_hours)
+
+
 def unit_costs(model: DMModel, effects: np.ndarray, overhead_ws: np.ndarray) -> UnitCosts:
-    """Unit cost of every workshop and product (DESIGN.md §4, overhead spread by hours).
+    """Unit cost of every workshop and product (docs/ODD.md §7.1, overhead spread by hours).
 
     ``c_ip = material_p·π_i + hours_ip·wage + (setup_i + fixed + debt)·hours_ip/Ĥ_i`` and
     overhead ``O_i·hours_ip/Ĥ_i`` with ``Ĥ_i = max(expected hours, minimum)``.
@@ -174,10 +227,11 @@ def unit_costs(model: DMModel, effects: np.ndarray, overhead_ws: np.ndarray) -> 
     # jigs, documentation) cuts it below in-house.
     design_pen = np.where(ws.mode[:n, DESIGN] == MODE_SHARED, -cfg.services.design_shared_setup_saving,
                           cfg.services.design_setup_penalty * (1.0 - effects[:, DESIGN]))
+    depreciation = equipment_wear_usd(model, ws.capacity_hours[:n])
     fixed = (cfg.workshops.setup_usd_per_month_per_product * lines * (1.0 + design_pen)
-             + cfg.workshops.fixed_cost_usd_per_month + ws.debt_payment_usd[:n])
+             + cfg.workshops.fixed_cost_usd_per_month + ws.debt_payment_usd[:n] + depreciation)
     overhead = overhead_ws.sum(axis=1)
-    h_hat = np.maximum(ws.expected_hours[:n], cfg.workshops.min_expected_hours)
+    h_hat = spread_hours(model)
     per_hour = hours / h_hat[:, None]
     return UnitCosts(
         material=model.material_usd[None, :] * pi[:, None] * np.ones_like(hours),
@@ -188,9 +242,46 @@ def unit_costs(model: DMModel, effects: np.ndarray, overhead_ws: np.ndarray) -> 
         material_index=pi,
         overhead_usd=overhead,
         fixed_usd=fixed,
+        depreciation_usd=depreciation,
     )
 
 
+def price_floor(model: DMModel, costs: UnitCosts) -> np.ndarray:
+    """Lowest price a workshop accepts, (W, P): variable cost × (1 + ``min_markup``) (USD/unit).
+
+    Material and labour: below this every unit sold loses money. Between it and full cost a
+    unit still pays part of the fixed cost — what a workshop with idle hours settles for.
+    """
+    return (costs.material + costs.labour) * (1.0 + model.cfg.workshops.min_markup)
+
+
 def prices(model: DMModel, costs: UnitCosts) -> np.ndarray:
-    """Cost-plus prices on expected volume, (W, P): ``p = c_total · (1 + markup)``."""
-    return costs.total * (1.0 + model.cfg.workshops.markup)
+    """Prices (W, P): full unit cost × (1 + the workshop's markup), never below the floor (USD/unit).
+
+    Unit cost is the full cost on expected volume (overhead and fixed cost included); the
+    markup adapts to the workshop's load (:func:`adjust_markups`) and may turn negative down to
+    :func:`price_floor`.
+    """
+    return np.maximum(costs.total * (1.0 + model.ws.markup[: model.ws.n]), price_floor(model, costs))
+
+
+def adjust_markups(model: DMModel, costs: UnitCosts, hours_ordered: np.ndarray, hours_available: np.ndarray) -> None:
+    """Prices respond to the month's orders: markups move with the load on each workshop.
+
+    ``μ ← clip(μ + a · clip(load − u*, −1, 1), μ_low, μ_max)`` with load = hours ordered /
+    hours available, u* = ``target_utilisation``, a = ``price_adjustment_per_month``, μ_low the
+    markup at which the price reaches :func:`price_floor` (negative: below full cost) and μ_max the
+    schema's bound on ``markup``. A workshop that turns buyers away raises its price until its
+    orders fit its hours; one with idle hours cuts it, below full cost if it must, but never
+    below variable cost. Rows of workshops that entered after the market keep their starting
+    markup.
+    """
+    wc = model.cfg.workshops
+    ws = model.ws
+    n = hours_ordered.shape[0]
+    load = np.where(hours_available > 0, hours_ordered / np.maximum(hours_available, 1e-12), 0.0)
+    signal = np.clip(load - wc.target_utilisation, -1.0, 1.0)
+    full = costs.total
+    low = np.where(full > 0, price_floor(model, costs) / np.maximum(full, 1e-12) - 1.0, 0.0)
+    mu = np.clip(ws.markup[:n] + wc.price_adjustment_per_month * signal[:, None], low, MAX_MARKUP)
+    ws.markup[:n] = np.where(ws.active[:n, None], mu, ws.markup[:n])

@@ -8,20 +8,26 @@ import numpy as np
 
 from dmsim import entry
 from dmsim.config import SERVICES
-from dmsim.costs import FINANCE, break_even_clients
-from dmsim.sourcing import local_providers, make_or_buy, spread_awareness
-from dmsim.state import (
-    MODE_INTERNAL,
-    PROVIDER_LOCAL,
+from dmsim.costs import CERT, FINANCE, adjust_markups, equipment_wear_usd, service_effects
+from dmsim.sourcing import (
+    current_values,
+    global_providers,
+    local_providers,
+    make_or_buy,
+    position,
+    spread_awareness,
 )
+from dmsim.state import MODE_INTERNAL, PROVIDER_GLOBAL, PROVIDER_LOCAL
+from dmsim.valuation import Position, institution_ratio, service_values
 
 if TYPE_CHECKING:
+    from dmsim.costs import UnitCosts
     from dmsim.market import Sales
     from dmsim.model import DMModel
 
 
-def learn(model: DMModel, sales: Sales) -> None:
-    """Grow cumulative output and update expected volumes and providers' expected clients."""
+def learn(model: DMModel, sales: Sales, unit: UnitCosts) -> None:
+    """Grow cumulative output; update expected volumes, markups and providers' expected clients."""
     cfg = model.cfg
     ws = model.ws
     n = ws.n
@@ -32,6 +38,7 @@ def learn(model: DMModel, sales: Sales) -> None:
     ws.expected_hours[:n] = (1 - w) * ws.expected_hours[:n] + w * sold_hours
     load = sales.hours_ordered / np.maximum(sales.hours_available, 1e-9)
     ws.utilisation[:n] = (1 - w) * ws.utilisation[:n] + w * np.minimum(load, 2.0)
+    adjust_markups(model, unit, sales.hours_ordered, sales.hours_available)
     pv = model.pv
     k = pv.n
     if k:
@@ -42,16 +49,23 @@ def learn(model: DMModel, sales: Sales) -> None:
         - sales.units_by_group())
 
 
-def decide(model: DMModel, effects: np.ndarray) -> None:
+def decide(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -> None:
     """Run this month's decisions in a fixed order (see DMModel's schedule)."""
     cfg = model.cfg
     month = model.month
     spread_awareness(model)
-    if (month + 1) % cfg.services.switch_interval_months == 0:
-        make_or_buy(model, np.flatnonzero(model.ws.active[: model.ws.n]),
-                    cfg.services.switch_probability, model.streams.monthly("switching", month))
-        provider_entry(model)
-    invest(model, effects)
+    ws = model.ws
+    rows = np.flatnonzero(ws.active[: ws.n])
+    if (month + 1) % cfg.services.switch_interval_months == 0 and rows.size:
+        pos = position(model, sales, unit, effects, rows)
+        certified = effects[rows, CERT] >= cfg.services.certification_threshold
+        model.institution_ratio = institution_ratio(model, pos.units, pos.units_institution, certified)
+        make_or_buy(model, rows, cfg.services.switch_probability, model.streams.monthly("switching", month),
+                    pos, model.institution_ratio)
+        pos.effects = service_effects(model)[rows]  # after the switches
+        pos.mode = ws.mode[rows]
+        provider_entry(model, pos, rows)
+    invest(model, effects, sales, unit)
     provider_exit(model)
     workshop_exit(model)
     pay_out(model)
@@ -94,38 +108,68 @@ def fund_strategies(model: DMModel) -> None:
         model.strategy_cost_month[name] = paid
 
 
-def invest(model: DMModel, effects: np.ndarray) -> None:
-    """Busy, financed workshops add capacity: part cash, part loan at their cost of capital.
+def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -> None:
+    """Busy workshops add capacity when it pays and they can finance it.
 
-    The loan rate falls from the informal to the formal rate with the finance service's
-    effect.
+    A step adds ``invest_capacity_step`` × the standard capacity (hours), up to
+    ``max_capacity_hours_per_month``. It is taken by workshops whose smoothed load is at least
+    ``invest_utilisation`` when the extra contribution beats its cost. The new hours (at the
+    target utilisation) first make the orders now turned away, at today's price; the rest are
+    sold by cutting the price as far as the workshop's buyers need (orders ∝ exp(−α Δp / ρ)).
+    The cost is the annuity of the equipment at the workshop's loan rate, its wear, and the
+    service needs of a bigger workshop. It pays part in cash (it must keep two months of fixed and
+    service costs) and borrows the rest at a rate that falls from the informal to the formal
+    rate with the finance service's effect; the equipment is bought abroad.
     """
     cfg = model.cfg
     wc = cfg.workshops
     ws = model.ws
-    n = ws.n
-    capex = wc.capex_usd_per_hour_capacity * wc.invest_capacity_step * ws.capacity_hours[:n]
+    n = sales.units.shape[0]  # workshops at market time (entrants came after)
+    step = wc.invest_capacity_step * wc.capacity_hours_per_month
+    cap = ws.capacity_hours[:n]
+    candidates = np.flatnonzero(ws.active[:n] & (cap + step <= wc.max_capacity_hours_per_month + 1e-9)
+                                & (ws.utilisation[:n] >= wc.invest_utilisation))
+    if candidates.size == 0:
+        return
+    r = candidates
+    fin = cfg.finance
+    rate = fin.informal_rate_per_year - effects[r, FINANCE] * (fin.informal_rate_per_year - fin.formal_rate_per_year)
+    capex = wc.capex_usd_per_hour_capacity * step * np.ones(r.size)
+    monthly_rate = rate / 12
+    term = wc.loan_term_months
+    annuity_all = np.where(monthly_rate > 0, capex * monthly_rate / (1 - (1 + monthly_rate) ** -term), capex / term)
+    # Extra hours sold: first the orders turned away now, then new buyers won by a price cut.
+    avail_new = step * sales.hours_available[r] / np.maximum(cap[r], 1e-12)
+    turned_away = np.maximum(sales.hours_ordered[r] - sales.hours_available[r], 0.0)
+    free = np.minimum(turned_away, avail_new * wc.target_utilisation)
+    rest = np.maximum(avail_new * wc.target_utilisation - free, 0.0)
+    hours_sold = np.maximum(sales.hours_own[r] + sales.hours_in[r], 1e-12)
+    contribution = ((ws.price_usd[r] - unit.material[r] - unit.labour[r]) * sales.units[r]).sum(axis=1)
+    per_hour = contribution / hours_sold
+    growth = (hours_sold + free + rest) / np.maximum(hours_sold + free, 1e-12)
+    alpha = cfg.market.price_sensitivity_household / model.import_price_usd
+    cut = cfg.market.nest_rho / alpha[None, :] * np.log(growth)[:, None]  # USD per unit, (k, P)
+    gain = per_hour * (free + rest) - (cut * sales.units[r]).sum(axis=1) * growth
+    size_up = ((cap[r] + step) / cap[r]) ** cfg.services.internal_scale_elasticity - 1.0
+    services_up = unit.overhead_usd[r] * size_up + equipment_wear_usd(model, np.full(r.size, step))
     down = (1 - wc.loan_share) * capex
-    monthly = wc.fixed_cost_usd_per_month + model.internal_cost_usd.sum()
-    room = ws.capacity_hours[:n] * (1 + wc.invest_capacity_step) <= wc.max_capacity_hours_per_month
-    go = (ws.active[:n] & room & (ws.utilisation[:n] >= wc.invest_utilisation)
-          & (ws.cash_usd[:n] >= down + 2 * monthly))
-    rows = np.flatnonzero(go)
+    monthly = wc.fixed_cost_usd_per_month + unit.overhead_usd[r]
+    go = (gain > annuity_all + services_up) & (ws.cash_usd[r] >= down + 2 * monthly)
+    rows = r[go]
     if rows.size == 0:
         return
-    fin = cfg.finance
-    rate = fin.informal_rate_per_year - effects[rows, FINANCE] * (fin.informal_rate_per_year - fin.formal_rate_per_year)
-    loan = capex[rows] - down[rows]
-    model.ledger.pay("ws", "foreign", down[rows], payer_rows=rows)
+    rate, capex, down = rate[go], capex[go], down[go]
+    loan = capex - down
+    model.ledger.pay("ws", "foreign", down, payer_rows=rows)
     model.ledger.pay("lenders", "foreign", loan.sum())
-    r = rate / 12
-    term = wc.loan_term_months
-    annuity = np.where(r > 0, loan * r / (1 - (1 + r) ** -term), loan / term)
+    mr = rate / 12
+    annuity = np.where(mr > 0, loan * mr / (1 - (1 + mr) ** -term), loan / term)
     ws.debt_usd[rows] += loan
     ws.debt_payment_usd[rows] += annuity
     ws.loan_rate[rows] = rate
-    ws.capacity_hours[rows] *= 1 + wc.invest_capacity_step
-    ws.utilisation[rows] /= 1 + wc.invest_capacity_step
+    grow = (ws.capacity_hours[rows] + step) / ws.capacity_hours[rows]
+    ws.capacity_hours[rows] += step
+    ws.utilisation[rows] /= grow
     model.investments += rows.size
 
 
@@ -152,12 +196,15 @@ def _close(model: DMModel, table: str, rows: np.ndarray) -> None:
 
 
 def workshop_exit(model: DMModel) -> None:
-    """Workshops exit after sustained negative cash or sustained losses."""
+    """Workshops exit after sustained losses, or sooner when their cash is negative and still falling."""
     wc = model.cfg.workshops
     ws = model.ws
     n = ws.n
     active = ws.active[:n]
-    ws.neg_cash_months[:n] = np.where(active & (ws.cash_usd[:n] < 0), ws.neg_cash_months[:n] + 1, 0)
+    # Creditors carry a workshop in arrears while it is paying them down: a month counts
+    # towards closure only if cash is negative and the month lost money.
+    distress = active & (ws.cash_usd[:n] < 0) & (ws.profit_usd[:n] < 0)
+    ws.neg_cash_months[:n] = np.where(distress, ws.neg_cash_months[:n] + 1, 0)
     ws.loss_months[:n] = np.where(active & (ws.profit_usd[:n] < 0), ws.loss_months[:n] + 1, 0)
     leave = active & ((ws.neg_cash_months[:n] >= wc.exit_negative_cash_months)
                       | (ws.loss_months[:n] >= wc.exit_loss_months))
@@ -175,13 +222,13 @@ def workshop_exit(model: DMModel) -> None:
 
 
 def provider_exit(model: DMModel) -> None:
-    """Local providers whose cash falls below the exit line close; clients go in-house."""
+    """Providers, local or global, whose cash falls below the exit line close; clients go in-house."""
     pv = model.pv
     n = pv.n
     if n == 0:
         return
     line = model.cfg.services.provider_exit_cash_usd
-    rows = np.flatnonzero(pv.active[:n] & (pv.kind[:n] == PROVIDER_LOCAL) & (pv.cash_usd[:n] < line))
+    rows = np.flatnonzero(pv.active[:n] & (pv.cash_usd[:n] < line))
     if rows.size == 0:
         return
     _close(model, "pv", rows)
@@ -193,25 +240,78 @@ def provider_exit(model: DMModel) -> None:
     model.provider_exits += rows.size
 
 
-def provider_entry(model: DMModel) -> None:
-    """Spontaneous entry of local providers.
+def would_be_clients(model: DMModel, pos: Position, rows: np.ndarray, s: int, fit: float,
+                     shared: bool) -> tuple[np.ndarray, np.ndarray]:
+    """What a new provider of service ``s`` could charge each active workshop (USD per standard client).
 
-    A provider may enter a service market where the workshops it could expect to win would
-    carry it past break-even by a hurdle margin.
+    Workshop i would switch to it at a fee below its threshold: the value of the provider's
+    effect (``fit``) relative to its current sourcing, plus what that sourcing costs now, less
+    the switching threshold, per standard client (pooled purchasing is left out: a new
+    logistics provider has no pool yet). Returns the thresholds and the workshops'
+    sizes in standard clients, both (k,).
+    """
+    sc = model.cfg.services
+    size = (pos.capacity_hours / model.cfg.workshops.capacity_hours_per_month) ** sc.internal_scale_elasticity
+    value = service_values(model, pos, s, np.full(len(rows), fit), shared, model.institution_ratio)
+    now = current_values(model, pos, model.ws.provider[rows])[:, s]
+    friction = sc.switch_saving_threshold * size * model.internal_cost_usd[s]
+    return (value - now - friction) / size, size
+
+
+def viable_clients(fixed: float, marginal: float, margin: float, threshold: np.ndarray, size: np.ndarray,
+                   share: float, hurdle: float) -> float:
+    """Clients a would-be provider can plan on, or 0 if none would carry it (standard clients).
+
+    At a fee priced on n clients, ``fee(n) = (F / n + m)(1 + margin)``, the workshops whose
+    threshold exceeds the fee would switch; the provider expects ``share`` of them. It plans on
+    the largest n whose expected clients cover ``hurdle`` × n (0 if there is none).
+    """
+    if threshold.size == 0:
+        return 0.0
+    order = np.argsort(-threshold)
+    thr, cum = threshold[order], np.cumsum(size[order])
+    total = float(cum[-1])
+    grid = np.geomspace(1.0, max(total, 1.0), 64) if total >= 1.0 else np.array([1.0])
+    fee = (fixed / grid + marginal) * (1.0 + margin)
+    # Standard clients with a threshold above each fee (thresholds sorted descending).
+    k = np.searchsorted(-thr, -fee, side="left")
+    pool = np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+    ok = share * pool >= hurdle * grid
+    return float(share * pool[ok][-1]) if ok.any() else 0.0
+
+
+def provider_entry(model: DMModel, pos: Position, rows: np.ndarray) -> None:
+    """Providers enter where the workshops that would buy from them carry their cost.
+
+    For each service with room for another local provider (and, where a global provider is
+    offered in the region, none active), a would-be provider surveys the active workshops:
+    which of them would switch to it at a fee priced on a given number of clients
+    (:func:`would_be_clients`, :func:`viable_clients`). If some client count is covered by
+    ``provider_entry_hurdle`` times over, it enters with ``provider_entry_probability`` and
+    prices on the clients it expects.
     """
     sc = model.cfg.services
     rng = model.streams.monthly("providers", model.month)
-    draws = rng.random(len(SERVICES))
-    n_ws = int(model.ws.active[: model.ws.n].sum())
-    for s in range(len(SERVICES)):
-        if local_providers(model, s).size >= sc.max_local_providers:
-            continue
-        n_star = break_even_clients(model.provider_fixed_usd[s], model.provider_marginal_usd[s],
-                                    model.internal_cost_usd[s], sc.provider_margin)
-        expected = sc.provider_initial_expected_share * n_ws
-        if expected >= sc.provider_entry_hurdle * n_star and draws[s] < sc.provider_entry_probability:
-            model.add_provider(s, PROVIDER_LOCAL)
-            model.provider_entries += 1
+    draws = rng.random((2, len(SERVICES)))
+    if rows.size == 0:
+        return
+    for s, name in enumerate(SERVICES):
+        if local_providers(model, s).size < sc.max_local_providers:
+            thr, size = would_be_clients(model, pos, rows, s, 1.0, True)
+            n_hat = viable_clients(model.provider_fixed_usd[s], model.provider_marginal_usd[s], sc.provider_margin,
+                                   thr, size, sc.provider_initial_expected_share, sc.provider_entry_hurdle)
+            if n_hat > 0 and draws[0, s] < sc.provider_entry_probability:
+                model.add_provider(s, PROVIDER_LOCAL, expected_clients=n_hat)
+                model.provider_entries += 1
+        if model.cfg.service(name).global_provider and global_providers(model, s).size == 0:
+            fixed = sc.global_fixed_cost_usd_per_month
+            marginal = sc.global_marginal_cost_factor * model.internal_cost_usd[s]
+            thr, size = would_be_clients(model, pos, rows, s, sc.global_fit, False)
+            n_hat = viable_clients(fixed, marginal, sc.provider_margin, thr, size, sc.provider_initial_expected_share,
+                                   sc.provider_entry_hurdle)
+            if n_hat > 0 and draws[1, s] < sc.provider_entry_probability:
+                model.add_provider(s, PROVIDER_GLOBAL, expected_clients=n_hat)
+                model.provider_entries += 1
 
 
 def local_supplier_entry_exit(model: DMModel) -> None:

@@ -52,6 +52,38 @@ def scatter_around_people(
     return np.clip(x, 0, size_km), np.clip(y, 0, size_km)
 
 
+class Catchment:
+    """Potential demand within a radius of any point, from a summed-area table (units/month).
+
+    The buyer groups' potential units are binned on a square grid once; the demand within
+    radius r of (x, y) is approximated by the square of equal area (side r·√π) centred there,
+    read off the table with four look-ups per point. Used where a workshop weighs how far its
+    marketing reaches, not in the market itself (which uses exact distances).
+    """
+
+    def __init__(self, x_km: np.ndarray, y_km: np.ndarray, units: np.ndarray, size_km: float,
+                 cells: int = 200) -> None:
+        self.cell_km = size_km / cells
+        self.cells = cells
+        i = np.clip((x_km / self.cell_km).astype(int), 0, cells - 1)
+        j = np.clip((y_km / self.cell_km).astype(int), 0, cells - 1)
+        grid = np.zeros((units.shape[1], cells, cells))
+        for p in range(units.shape[1]):
+            np.add.at(grid[p], (i, j), units[:, p])
+        self.table = np.zeros((units.shape[1], cells + 1, cells + 1))
+        self.table[:, 1:, 1:] = grid.cumsum(axis=1).cumsum(axis=2)
+
+    def within(self, x_km: np.ndarray, y_km: np.ndarray, radius_km: np.ndarray) -> np.ndarray:
+        """Potential units per month within each point's radius, (n, P)."""
+        half = np.asarray(radius_km) * np.sqrt(np.pi) / 2.0 / self.cell_km
+        lo_i = np.clip(np.rint(x_km / self.cell_km - half), 0, self.cells).astype(int)
+        hi_i = np.clip(np.rint(x_km / self.cell_km + half), 0, self.cells).astype(int)
+        lo_j = np.clip(np.rint(y_km / self.cell_km - half), 0, self.cells).astype(int)
+        hi_j = np.clip(np.rint(y_km / self.cell_km + half), 0, self.cells).astype(int)
+        t = self.table
+        return (t[:, hi_i, hi_j] - t[:, lo_i, hi_j] - t[:, hi_i, lo_j] + t[:, lo_i, lo_j]).T
+
+
 class NeighbourIndex:
     """For each product, the k nearest active makers within reach of every buyer group.
 
@@ -147,5 +179,6 @@ class NeighbourIndex:
         """Work arrays (P, K, G) for the market's per-link figures, reused month to month."""
         shape = (n_products, self.k, n_groups)
         if not self._buffers or self._buffers["units"].shape != shape:
-            self._buffers = {name: np.empty(shape) for name in ("units", "price", "delivery", "emissions")}
+            self._buffers = {name: np.empty(shape)
+                             for name in ("units", "price", "delivery", "emissions", "utility")}
         return self._buffers

@@ -17,7 +17,8 @@ from dmsim.state import Table
 EXTERNAL: tuple[str, ...] = (
     "foreign",  # factories, freight and equipment abroad; global providers
     "government",  # tariffs in, subsidies out
-    "labour",  # wages to local households (workshop and provider staff)
+    "labour",  # production wages to local households (workshops' own and peers' workers)
+    "service_staff",  # service work: workshops' in-house service teams and local providers' staff
     "local_inputs",  # rent, power, local materials' own costs
     "transport",  # delivery and inland distribution
     "trade",  # import distribution margins (local traders)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dmsim.costs import CERT, LOGISTICS, MAINTENANCE, MARKETING, UnitCosts
+from dmsim.costs import CERT, LOGISTICS, MAINTENANCE, MARKETING, UnitCosts, reach_km
 
 if TYPE_CHECKING:
     from dmsim.model import DMModel
@@ -95,7 +95,9 @@ class Sales:
     import_landed_usd: np.ndarray  # (G, P) per unit
     import_emissions_kg: np.ndarray  # (G, P) per unit
     potential_units: np.ndarray  # (G, P)
-    surplus_usd: np.ndarray  # (G, P) consumer surplus over not buying
+    surplus_usd: np.ndarray  # (G, P) consumer surplus over not buying, on what buyers got
+    ordered_units: np.ndarray  # (W, P) first choices: units buyers asked each workshop for
+    preference_usd: np.ndarray  # (G, P) value of procurement preferences on what was bought
     pair_price_usd: np.ndarray | None = None  # per unit; gathered from workshop prices if None
     group_units: np.ndarray | None = None  # (G,) DM units bought per group; summed if None
     dense_shape: tuple[int, int, int] | None = None  # (P, K, G) when links fill the whole index
@@ -156,6 +158,7 @@ class WorkshopTerms:
     const: np.ndarray  # lead time, quality and visibility utility
     delivery_rate: np.ndarray  # delivery cost per km as a fraction of the import price
     inbound_kg_per_kg: np.ndarray  # inbound-material CO2 per kg of product
+    reach_km: np.ndarray  # how far buyers find it (marketing)
 
 
 def buyer_terms(model: DMModel) -> BuyerTerms:
@@ -213,6 +216,7 @@ def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: 
         delivery_rate=m.dm_delivery_cost_per_100km / 100.0
         * (1.0 - cfg.services.logistics_saving * effects[:, LOGISTICS]),
         inbound_kg_per_kg=imported * (imp.sea_km * imp.sea_kg_co2_per_t_km + port_km * imp.road_kg_co2_per_t_km),
+        reach_km=reach_km(model, effects[:, MARKETING]),
     )
 
 
@@ -233,12 +237,25 @@ def workshop_utility(
     return u, delivery, em
 
 
+def _rechoose(u: np.ndarray, u_import: np.ndarray, rho: float, open_slot: np.ndarray, cols: np.ndarray) -> Choice:
+    """Second-round choice of buyers turned away: the same options minus the full workshops.
+
+    ``u`` (K, G) holds the first round's utilities, ``open_slot`` (K, G) whether a slot's
+    workshop can still take orders; only the columns ``cols`` are chosen again.
+    """
+    u2 = np.where(open_slot[:, cols], u[:, cols], -np.inf)
+    return nested_logit(u2, u_import[cols], rho, axis=0)
+
+
 def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarray) -> Sales:
     """Allocate every buyer group's demand across workshops, imports and no purchase.
 
-    Workshops fill orders up to available hours, pro rata; under coordination a share of the
-    unfilled orders is made by network peers with spare hours; the rest of the unfilled
-    buyers turn to imports in proportion to their import-vs-nothing odds.
+    Round 1: every group chooses by nested logit; workshops fill orders up to available hours,
+    pro rata; under coordination a share of the unfilled orders is made by network peers with
+    spare hours. Round 2: buyers still turned away choose again, with fresh tastes, among the
+    workshops that have hours left, the import and not buying; those workshops fill the new
+    orders up to their spare hours. Whoever is turned away again buys the import or nothing,
+    in proportion to their odds. Consumer surplus is counted on what buyers got (ODD §7.6).
     """
     cfg = model.cfg
     m = cfg.market
@@ -252,12 +269,14 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     alpha, institution = buyers.alpha, buyers.institution
     active = ws.active[:nw]
     model.inclusive_value = np.full((g, p_n), -np.inf)  # DM nest IV, read by entrants
+    rho = m.nest_rho
 
     idx = model.index
     links = idx.link_buffers(p_n, g)  # (P, K, G) arrays reused month to month
     road = cfg.imports.road_kg_co2_per_t_km
     lam_on = bool(np.any(buyers.local_pref))
     phi_on = bool(np.any(buyers.emissions_weight))
+    short_reach = bool(np.any(terms.reach_km[active] < idx.reach_km))  # else the index's reach is everyone's
     orders = []
     choices = []
     ordered_units = np.zeros((nw, p_n))
@@ -266,7 +285,8 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         if nw == 0:  # no workshop at all (the centralised counterfactual): imports or nothing
             for name in ("price", "delivery", "emissions"):
                 links[name][p] = 0.0
-            ch = nested_logit(np.full(r0.shape, -np.inf), buyers.u_import[:, p], m.nest_rho, axis=0)
+            links["utility"][p] = -np.inf
+            ch = nested_logit(np.full(r0.shape, -np.inf), buyers.u_import[:, p], rho, axis=0)
             model.inclusive_value[:, p] = ch.inclusive_value
             orders.append((r0, ch.workshop))
             choices.append(ch)
@@ -274,6 +294,8 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         valid = idx.slot[p] & active[r0]
         if model.requires_cert[p]:
             valid &= ~institution[None, :] | terms.certified[r0]
+        if short_reach:
+            valid &= dist <= terms.reach_km[r0]
         price_l = links["price"][p]
         np.take(np.ascontiguousarray(price[:, p]), r0, out=price_l)
         delivery = links["delivery"][p]
@@ -284,7 +306,9 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         np.take(terms.inbound_kg_per_kg, r0, out=em)
         em += road * dist
         em *= model.weight_kg[p] / 1000.0
-        u = model.valuation_usd[p] - price_l - delivery
+        u = links["utility"][p]
+        np.subtract(model.valuation_usd[p], price_l, out=u)
+        u -= delivery
         u *= alpha[None, :, p]
         u += terms.const[r0]
         if lam_on:
@@ -292,7 +316,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         if phi_on:
             u -= buyers.emissions_weight[None, :] * em
         u[~valid] = -np.inf
-        ch = nested_logit(u, buyers.u_import[:, p], m.nest_rho, axis=0)
+        ch = nested_logit(u, buyers.u_import[:, p], rho, axis=0)
         model.inclusive_value[:, p] = ch.inclusive_value
         o = ch.workshop
         o *= bg.potential_units[None, :g, p]
@@ -322,12 +346,13 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         s_mine = s_net[net[member]]
         share = spare[member] / np.maximum(s_mine, 1e-12)
         hours_in[member] = np.where(s_mine > 0, routed_net[net[member]] * share, 0.0)
-    served = fill + (1.0 - fill) * routed_frac  # share of orders delivered
+    served = fill + (1.0 - fill) * routed_frac  # share of first-round orders delivered
     hours_out = unfilled * routed_frac
 
+    # Round 1 deliveries; what is left is rationed demand, per group and product.
     import_units = np.zeros((g, p_n))
-    surplus = np.zeros((g, p_n))
     group_units = np.zeros(g)
+    rationed = np.zeros((g, p_n))
     for p, ((r0, o), ch) in enumerate(zip(orders, choices, strict=True)):
         got = links["units"][p]
         if nw:
@@ -337,15 +362,71 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
             got[:] = 0.0
         bought = got.sum(axis=0)
         group_units += bought
-        lost = bg.potential_units[:g, p] * ch.dm - bought
-        to_import = np.where(ch.imported + ch.none > 0, ch.imported / (ch.imported + ch.none), 0.0)
-        import_units[:, p] = bg.potential_units[:g, p] * ch.imported + lost * to_import
-        surplus[:, p] = bg.potential_units[:g, p] * ch.logsum / alpha[:, p]
-    units = ordered_units * served[:, None]
-    own_units = ordered_units * fill[:, None]
+        rationed[:, p] = np.maximum(bg.potential_units[:g, p] * ch.dm - bought, 0.0)
+        import_units[:, p] = bg.potential_units[:g, p] * ch.imported
+
+    # Round 2: the rationed choose again among workshops with hours left (own production).
+    room = np.maximum(hours_available - hours_ordered * fill - hours_in, 0.0)
+    open_ws = active & (fill >= 1.0) & (room > 1e-9)
+    second = []  # per product: (columns, choice, orders (K, J)) or None
+    ordered2 = np.zeros((nw, p_n))
+    for p in range(p_n):
+        cols = np.flatnonzero(rationed[:, p] > 1e-12)
+        if nw == 0 or cols.size == 0 or not open_ws.any():
+            second.append(None)
+            continue
+        r0 = idx.rows0[p]
+        ch2 = _rechoose(links["utility"][p], buyers.u_import[:, p], rho, open_ws[r0], cols)
+        o2 = ch2.workshop * rationed[cols, p][None, :]
+        ordered2[:, p] = np.bincount(r0[:, cols].ravel(), weights=o2.ravel(), minlength=nw)
+        second.append((cols, ch2, o2))
+    hours2 = (ordered2 * unit.hours).sum(axis=1)
+    fill2 = np.where(hours2 > 0, np.minimum(1.0, room / np.maximum(hours2, 1e-12)), 1.0)
+
+    # Surplus (x α): first-round buyers served get the round-1 log-sum, re-choosers the
+    # round-2 one, and those turned away twice the import-or-nothing one (ODD §7.6).
+    surplus = np.zeros((g, p_n))
+    for p, ch in enumerate(choices):
+        d = bg.potential_units[:g, p]
+        ls_last = np.logaddexp(buyers.u_import[:, p], 0.0)  # import or nothing
+        p_last = np.exp(buyers.u_import[:, p] - ls_last)  # share of the last round importing
+        r = rationed[:, p]
+        util = (d - r) * ch.logsum
+        left = r.copy()  # turned away from DM in round 1, still to place
+        if second[p] is not None:
+            cols, ch2, o2 = second[p]
+            r0 = idx.rows0[p]
+            got2 = o2 * fill2[r0[:, cols]]
+            links["units"][p][:, cols] += got2
+            bought2 = got2.sum(axis=0)
+            group_units[cols] += bought2
+            import_units[cols, p] += r[cols] * ch2.imported
+            again = np.maximum(r[cols] * ch2.dm - bought2, 0.0)
+            util[cols] += (r[cols] - again) * ch2.logsum
+            left[cols] = again
+        import_units[:, p] += left * p_last
+        util += left * ls_last
+        surplus[:, p] = util / alpha[:, p]
+
+    # Procurement preferences (local value λ, emissions weight φ) steer choices but are not
+    # consumption benefits: their value on what was bought is reported apart from surplus.
+    preference = np.zeros((g, p_n))
+    if lam_on or phi_on:
+        for p in range(p_n):
+            got = links["units"][p]
+            dm_units = got.sum(axis=0)
+            em_dm = (got * links["emissions"][p]).sum(axis=0)
+            pref = (buyers.local_pref * dm_units
+                    - buyers.emissions_weight * (em_dm + import_units[:, p] * buyers.import_emissions_kg[:, p]))
+            preference[:, p] = pref / alpha[:, p]
+        surplus -= preference
+
+    units = ordered_units * served[:, None] + ordered2 * fill2[:, None]
+    own_units = ordered_units * fill[:, None] + ordered2 * fill2[:, None]
+    hours_own = hours_ordered * fill + hours2 * fill2
     return Sales(
-        units=units, own_units=own_units, hours_ordered=hours_ordered,
-        hours_available=hours_available, hours_own=hours_ordered * fill, hours_out=hours_out,
+        units=units, own_units=own_units, hours_ordered=hours_ordered + hours2,
+        hours_available=hours_available, hours_own=hours_own, hours_out=hours_out,
         hours_in=hours_in,
         pair_group=idx.link_group, pair_ws=idx.link_ws, pair_product=idx.link_product,
         pair_units=links["units"].ravel(), pair_delivery_usd=links["delivery"].ravel(),
@@ -354,4 +435,5 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         import_units=import_units, import_landed_usd=buyers.import_landed_usd,
         import_emissions_kg=buyers.import_emissions_kg,
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,
+        ordered_units=ordered_units, preference_usd=preference,
     )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from dmsim.config import MODES, SERVICES
-from dmsim.state import MODE_GLOBAL, MODE_SHARED, PROVIDER_LOCAL, SEGMENTS
+from dmsim.state import MODE_GLOBAL, MODE_NONE, MODE_SHARED, PROVIDER_LOCAL, SEGMENTS
 
 if TYPE_CHECKING:
     from dmsim.costs import UnitCosts
@@ -17,18 +17,24 @@ if TYPE_CHECKING:
     from dmsim.model import DMModel
 
 FINAL_MONTHS = 12  # "final" figures are means over this many last months
-# Tipping rule (docs/ODD.md): the ecosystem is in its high state in a month when at least
-# half of workshop-service sourcing is shared or global; it has tipped when it is in that
-# state in every one of the final months, and the tipping month is the first month of the
-# uninterrupted high-state run that lasts to the end.
-TIP_SHARED_SHARE = 0.5
+# Tipping rule (docs/ODD.md §7.13): the ecosystem is in its high state in a month when, in
+# each of the last TIP_WINDOW months, at least TIP_SERVICES service(s) had a local provider
+# whose fee revenue covered its running cost (no subsidy counted): shared provision that pays
+# its way. The calibration sweep shows two modes: runs that end with no such provider (and
+# few workshops) and runs that end with one or more (and two to three times the workshops).
+# A run has tipped when it ends in the high state; the tipping month is the first month of
+# the uninterrupted high-state run that lasts to the end, never before month TIP_WINDOW − 1,
+# since the state is read off the trajectory, not the set-up.
+TIP_SERVICES = 1
+TIP_WINDOW = 12
 
 
 # Ratios whose denominator can be zero (no DM sales, no purchases, no capacity) are undefined,
 # not 0: a 0 would be averaged into sweep means as if it were a price or a share. They are NaN
 # in memory, null in timeseries.parquet and summary.json; no other column is ever missing.
 UNDEFINED_WHEN_EMPTY = ("mean_price_usd", "mean_unit_cost_usd", "overhead_share", "utilisation",
-                        "buyer_landed_cost_usd_mean", "unit_cost_", "dm_market_share")
+                        "buyer_landed_cost_usd_mean", "unit_cost_", "dm_market_share", "dm_fill_rate",
+                        "markup_mean")
 
 
 def may_be_undefined(column: str) -> bool:
@@ -63,6 +69,9 @@ class MetricsRecorder:
         dm_units = float(sales.units.sum())
         imp_units = float(sales.import_units.sum())
         row["dm_units"] = dm_units
+        ordered = float(sales.ordered_units.sum())
+        row["dm_units_ordered"] = ordered
+        row["dm_fill_rate"] = _ratio(dm_units, ordered)
         row["import_units"] = imp_units
         row["potential_units"] = float(sales.potential_units.sum())
         row["dm_market_share"] = _ratio(dm_units, dm_units + imp_units)
@@ -88,16 +97,23 @@ class MetricsRecorder:
         row["overhead_share"] = _ratio(basket["overhead"], total)
         mode = ws.mode[:nw][active]
         shared = (mode == MODE_SHARED) | (mode == MODE_GLOBAL)
+        informal = mode == MODE_NONE
         row["shared_service_share"] = float(shared.mean()) if mode.size else 0.0
+        row["none_service_share"] = float(informal.mean()) if mode.size else 0.0
         for s, name in enumerate(SERVICES):
             row[f"shared_service_share_{name}"] = float(shared[:, s].mean()) if mode.size else 0.0
+            row[f"none_service_share_{name}"] = float(informal[:, s].mean()) if mode.size else 0.0
         k = pv.n
         alive = pv.active[:k]
         local = alive & (pv.kind[:k] == PROVIDER_LOCAL)
         row["providers_active"] = int(alive.sum())
         row["providers_local_active"] = int(local.sum())
         row["provider_entries"] = m.provider_entries
+        row["providers_entered"] = m.provider_entries
         row["provider_exits"] = m.provider_exits
+        # Services whose local provider covered its running cost from fees this month (no subsidy).
+        paying = local & (pv.revenue_usd[:k] >= pv.cost_usd[:k])
+        row["services_with_paying_provider"] = int(np.unique(pv.service[:k][paying]).size)
         for s, name in enumerate(SERVICES):
             sel = local & (pv.service[:k] == s)
             # 0 when no local provider offers the service this month.
@@ -106,10 +122,18 @@ class MetricsRecorder:
         row["dm_lead_time_months"] = m.dm_lead_time_months
         row["local_suppliers"] = int((m.sp.active[: m.sp.n] & m.sp.local[: m.sp.n]).sum())
         flows = m.ledger.flows
+        lab = cfg.labour
         labour = sum(v for (a, b), v in flows.items() if b == "labour")
-        row["jobs"] = labour / (cfg.labour.wage_usd_per_hour * cfg.labour.hours_per_job_month) + int(active.sum())
+        staff = sum(v for (a, b), v in flows.items() if b == "service_staff")
+        row["production_jobs"] = labour / (lab.wage_usd_per_hour * lab.hours_per_job_month)
+        row["service_jobs"] = staff / (lab.service_wage_usd_per_hour * lab.hours_per_job_month)
+        row["jobs"] = row["production_jobs"] + row["service_jobs"] + int(active.sum())
+        # What the local people employed could have earned otherwise (cost-benefit shadow prices).
+        row["labour_shadow_cost_usd"] = (lab.shadow_wage_factor * labour + lab.service_shadow_wage_factor * staff
+                                         + cfg.workshops.entry_profit_reference_usd_per_month * int(active.sum()))
+        row["tariff_revenue_usd"] = sum(v for (a, b), v in flows.items() if b == "government" and a in ("bg", "sp"))
         local_receipts = sum(v for (a, b), v in flows.items()
-                             if b in ("labour", "local_inputs", "transport", "trade"))
+                             if b in ("labour", "service_staff", "local_inputs", "transport", "trade"))
         distributor_margin = float(m.sp.sales_usd[0]) - sum(
             v for (a, b), v in flows.items() if a == "sp" and b in ("foreign", "government"))
         row["local_value_added_usd"] = (local_receipts + books.workshop_profit + books.provider_profit
@@ -118,6 +142,7 @@ class MetricsRecorder:
         dm_spend = books.dm_revenue + books.delivery_spend
         row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
         row["consumer_surplus_usd"] = float(sales.surplus_usd.sum())
+        row["procurement_preference_usd"] = float(sales.preference_usd.sum())
         em = float(np.dot(sales.pair_units, sales.pair_emissions_kg)
                    + np.einsum("gp,gp->", sales.import_units, sales.import_emissions_kg)) / 1000.0
         row["emissions_t_co2"] = em
@@ -130,6 +155,9 @@ class MetricsRecorder:
         row["workshop_cash_usd"] = float(ws.cash_usd[:nw][active].sum())
         row["capacity_hours"] = float(ws.capacity_hours[:nw][active].sum())
         row["utilisation"] = _ratio(float(sales.hours_ordered.sum()), float(sales.hours_available.sum()))
+        cost_sold = float((sales.units * unit.total).sum())
+        row["markup_mean"] = _ratio(float((sales.units * ws.price_usd[:sold_rows]).sum()) - cost_sold, cost_sold)
+        row["investments"] = m.investments
         row["money_residual_usd"] = m.ledger.total()
         self.rows.append(row)
         if cfg.output.agent_snapshots and (m.month % 12 == 11 or m.month == cfg.steps - 1):
@@ -186,14 +214,27 @@ def _basket_costs(units: np.ndarray, makes: np.ndarray, parts: dict[str, np.ndar
     return out
 
 
+def high_state(paying: np.ndarray) -> np.ndarray:
+    """Months in the high state: ``TIP_SERVICES`` paying providers in each of the last ``TIP_WINDOW`` months.
+
+    ``paying`` is the monthly count of services whose local provider covered its running cost
+    from fees (``services_with_paying_provider``); the first ``TIP_WINDOW − 1`` months have no
+    full window and are never high.
+    """
+    ok = np.asarray(paying) >= TIP_SERVICES
+    if ok.size < TIP_WINDOW:
+        return np.zeros(ok.size, dtype=bool)
+    window = np.lib.stride_tricks.sliding_window_view(ok, TIP_WINDOW).all(axis=1)
+    return np.r_[np.zeros(TIP_WINDOW - 1, dtype=bool), window]
+
+
 def tipping(df: pd.DataFrame) -> tuple[bool, int | None]:
-    """Whether and when the ecosystem tipped (see ``TIP_SHARED_SHARE``)."""
-    high = (df["shared_service_share"].to_numpy() >= TIP_SHARED_SHARE)
-    final = min(FINAL_MONTHS, len(high))
-    if not high[-final:].all():
+    """Whether and when the ecosystem tipped (see ``TIP_SERVICES``): it ends in the high state."""
+    high = high_state(df["services_with_paying_provider"].to_numpy())
+    if not high.size or not high[-1]:
         return False, None
     low = np.flatnonzero(~high)
-    first = int(low[-1] + 1) if low.size else 0
+    first = int(low[-1] + 1)  # months < TIP_WINDOW − 1 are never high, so low is not empty
     return True, int(df["month"].iloc[first])
 
 
@@ -219,10 +260,13 @@ def summarise(df: pd.DataFrame, seed: int, scenario: str, strategies: list[str] 
         "local_value_added_usd_total": float(df["local_value_added_usd"].sum()),
         "buyer_landed_cost_usd_mean_final": fin("buyer_landed_cost_usd_mean"),
         "consumer_surplus_usd_total": float(df["consumer_surplus_usd"].sum()),
+        "procurement_preference_usd_total": float(df["procurement_preference_usd"].sum()),
         "emissions_t_co2_total": float(df["emissions_t_co2"].sum()),
         "public_spend_usd_total": float(df["public_spend_usd"].sum()),
         "tipped": tipped,
         "tipping_month": month,
+        "dm_fill_rate_final": fin("dm_fill_rate"),
+        "providers_entered_total": int(df["providers_entered"].sum()),
         "seed": int(seed),
         "scenario": scenario,
         # Extras beyond the contract.
@@ -230,6 +274,17 @@ def summarise(df: pd.DataFrame, seed: int, scenario: str, strategies: list[str] 
         "dm_market_share_institution_final": fin("dm_market_share_institution"),
         "mean_price_usd_final": fin("mean_price_usd"),
         "entries_total": int(df["entries"].sum()),
+        "dm_units_ordered_total": float(df["dm_units_ordered"].sum()),
+        "production_jobs_final": fin("production_jobs"),
+        "service_jobs_final": fin("service_jobs"),
+        "labour_shadow_cost_usd_total": float(df["labour_shadow_cost_usd"].sum()),
+        "tariff_revenue_usd_total": float(df["tariff_revenue_usd"].sum()),
+        # Social surplus: what a cost-benefit analysis compares across runs (docs/ODD.md §7.13).
+        "social_surplus_usd_total": float((df["consumer_surplus_usd"] + df["local_value_added_usd"]
+                                           - df["labour_shadow_cost_usd"] + df["tariff_revenue_usd"]).sum()),
+        "markup_mean_final": fin("markup_mean"),
+        "services_with_paying_provider_final": fin("services_with_paying_provider"),
+        "none_service_share_final": fin("none_service_share"),
         "exits_total": int(df["exits"].sum()),
         "months": len(df),
         "strategy_cost_usd_total": float(df["strategy_cost_usd"].sum()),

@@ -11,7 +11,7 @@ import pandas as pd
 from dmsim import accounting, costs, decisions, market
 from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
 from dmsim.config import SERVICES, DMSimConfig
-from dmsim.geography import NeighbourIndex, make_settlements, scatter_around_people
+from dmsim.geography import Catchment, NeighbourIndex, make_settlements, scatter_around_people
 from dmsim.ledger import Ledger
 from dmsim.metrics import MetricsRecorder
 from dmsim.state import (
@@ -29,6 +29,7 @@ from dmsim.state import (
     WorkshopTable,
 )
 from dmsim.streams import Streams
+from dmsim.valuation import institution_ratio
 
 PHASES: tuple[str, ...] = ("pricing", "market", "accounting", "decisions", "data_collection")
 MODE_CODES = {"none": MODE_NONE, "internal": MODE_INTERNAL, "shared": MODE_SHARED,
@@ -38,15 +39,18 @@ MODE_CODES = {"none": MODE_NONE, "internal": MODE_INTERNAL, "shared": MODE_SHARE
 class DMModel(mesa.Model):
     """Distributed-manufacturing ecosystem in one region, one step per month.
 
-    Monthly schedule (DESIGN.md §3):
+    Monthly schedule (docs/ODD.md §3):
 
-    1. Providers set fees on expected clients; suppliers' prices follow volumes.
-    2. Workshops compute unit costs and set cost-plus prices on expected volume.
+    1. Providers set fees on expected clients; material prices follow last month's volumes.
+    2. Workshops compute unit costs (overhead spread over at least normal capacity) and price
+       at full cost × (1 + their markup), never below variable cost.
     3. Market: buyer groups choose by nested logit; workshops fill orders within capacity;
-       overflow goes to coordinated peers, else to imports or is lost.
+       overflow goes to coordinated peers; buyers turned away choose again among workshops with
+       hours left, the import and not buying.
     4. Accounting: every payment through the ledger (money is conserved).
-    5. Learning: cumulative output grows, with spillovers.
-    6. Decisions: awareness, make-or-buy, investment, exits, entries, policy.
+    5. Learning: cumulative output grows, with spillovers; markups follow the load.
+    6. Decisions: awareness, make-or-buy (valued), provider entry, investment, exits, entries,
+       policy.
     7. Metrics are recorded.
     """
 
@@ -58,14 +62,16 @@ class DMModel(mesa.Model):
         self.product_names = list(cfg.products)
         prods = [cfg.products[p] for p in self.product_names]
         self.n_products = len(prods)
-        self.material_usd = np.array([p.material_usd for p in prods])
-        self.labour_hours = np.array([p.labour_hours for p in prods])
+        sc = cfg.scales
+        self.material_usd = sc.material * np.array([p.material_usd for p in prods])
+        self.labour_hours = sc.labour_hours * np.array([p.labour_hours for p in prods])
         self.import_price_usd = np.array([p.import_factory_price_usd for p in prods])
-        self.valuation_usd = np.array([p.valuation_usd for p in prods])
+        self.valuation_usd = sc.valuation * np.array([p.valuation_usd for p in prods])
         self.weight_kg = np.array([p.weight_kg for p in prods])
         self.requires_cert = np.array([p.requires_certification for p in prods])
         svc = [cfg.service(s) for s in SERVICES]
-        self.internal_cost_usd = np.array([s.internal_cost_usd_per_month for s in svc])
+        self.internal_cost_usd = cfg.services.internal_cost_scale * np.array(
+            [s.internal_cost_usd_per_month for s in svc])
         self.provider_fixed_usd = cfg.services.provider_fixed_cost_scale * np.array(
             [s.provider_fixed_cost_usd_per_month for s in svc])
         # Pooled service purchasing: a coordinated network buys each service for its members as
@@ -94,6 +100,7 @@ class DMModel(mesa.Model):
         self.books = None
         self.buyer_terms = None  # market.BuyerTerms, computed once (set None if imports change)
         self.inclusive_value = np.zeros((0, self.n_products))
+        self.institution_ratio = np.zeros(self.n_products)  # institutional / household units, set at reviews
         self.phase_seconds = dict.fromkeys(PHASES, 0.0)  # wall time per phase, for the benchmark
         self.strategy_cost_month: dict[str, float] = {}  # USD paid this month per strategy
         self.strategy_unfunded_month = 0.0  # public strategy cost the budget could not cover
@@ -111,6 +118,10 @@ class DMModel(mesa.Model):
         )
 
         self.metrics = MetricsRecorder(self)
+        bg = self.bg
+        self.catchment = Catchment(bg.x_km[: bg.n], bg.y_km[: bg.n], bg.potential_units[: bg.n], cfg.region.size_km)
+        n_p = self.n_products
+        self.institution_ratio = institution_ratio(self, np.zeros((0, n_p)), np.zeros((0, n_p)), np.zeros(0, bool))
 
     # ------------------------------------------------------------------ initialisation
     def _init_region(self) -> None:
@@ -132,7 +143,8 @@ class DMModel(mesa.Model):
         bg.people[:g_h] = people
         px, py = self.towns.port
         bg.port_km[rows] = np.hypot(bg.x_km[rows] - px, bg.y_km[rows] - py)
-        per_person = np.array([cfg.products[p].demand_per_person_per_month for p in self.product_names])
+        per_person = cfg.scales.demand * np.array([cfg.products[p].demand_per_person_per_month
+                                                   for p in self.product_names])
         inst_share = np.array([cfg.products[p].institution_demand_share for p in self.product_names])
         total = cfg.region.population * per_person  # potential units per month
         if n_inst == 0:
@@ -170,16 +182,47 @@ class DMModel(mesa.Model):
         n = cfg.workshops.initial
         x, y = scatter_around_people(self.towns, n, cfg.region.urban_share, cfg.region.size_km,
                                      cfg.region.town_radius_km, rng)
-        self.add_workshops(x, y, rng)
+        rows = self.add_workshops(x, y, rng)
         ws = self.ws
         for s, name in enumerate(SERVICES):
             ws.mode[: ws.n, s] = MODE_CODES[cfg.service(name).initial_mode]
+        # They have been in business a while: each still owes part of its start-up loan.
+        term = cfg.workshops.loan_term_months
+        self.finance_equipment(rows, np.full(n, cfg.finance.informal_rate_per_year),
+                               rng.integers(0, term + 1, size=n))
+
+    def finance_equipment(self, rows: np.ndarray, rate_per_year: np.ndarray, months_left: np.ndarray) -> None:
+        """Start-up equipment of workshops ``rows``: its loan and, if bought now, its payment.
+
+        The equipment for the standard capacity costs ``capex_usd_per_hour_capacity`` × C_0 (USD);
+        owners pay ``1 − loan_share`` of it and borrow the rest over ``loan_term_months`` at
+        ``rate_per_year``. ``months_left`` (per row) < the term means the equipment was bought
+        before month 0 and only the rest of the loan is owed; = the term means it is bought now,
+        abroad.
+        """
+        wc = self.cfg.workshops
+        term = wc.loan_term_months
+        capex = wc.capex_usd_per_hour_capacity * wc.capacity_hours_per_month
+        loan = wc.loan_share * capex
+        r = rate_per_year / 12.0
+        annuity = np.where(r > 0, loan * r / (1 - (1 + r) ** -term), loan / term)
+        left = np.where(r > 0, annuity * (1 - (1 + r) ** -months_left.astype(float)) / np.maximum(r, 1e-12),
+                        annuity * months_left)
+        ws = self.ws
+        ws.debt_usd[rows] += left
+        ws.debt_payment_usd[rows] += np.where(months_left > 0, annuity, 0.0)
+        ws.loan_rate[rows] = rate_per_year
+        new = months_left >= term
+        if new.any():
+            self.ledger.pay("owners", "foreign", (1 - wc.loan_share) * capex * int(new.sum()))
+            self.ledger.pay("lenders", "foreign", loan * int(new.sum()))
 
     def add_workshops(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
-                      makes: np.ndarray | None = None) -> np.ndarray:
+                      makes: np.ndarray | None = None, cum_units: np.ndarray | None = None) -> np.ndarray:
         """Create workshops at the given positions (km); owners put in start-up cash.
 
-        Product lines are ``makes`` (k, P) or, if None, ``product_variety`` drawn at random.
+        Product lines are ``makes`` (k, P) or, if None, ``product_variety`` drawn at random;
+        ``cum_units`` (k, P) is the know-how they start with (units; none if None).
         """
         cfg = self.cfg
         n = len(x)
@@ -195,6 +238,9 @@ class DMModel(mesa.Model):
             makes = np.zeros((n, self.n_products), dtype=bool)
             makes[np.arange(n)[:, None], pick] = True
         ws.makes[rows] = makes
+        ws.markup[rows] = cfg.workshops.markup
+        if cum_units is not None:
+            ws.cum_units[rows] = cum_units
         ws.capacity_hours[rows] = cfg.workshops.capacity_hours_per_month
         ws.expected_hours[rows] = cfg.workshops.initial_utilisation * cfg.workshops.capacity_hours_per_month
         ws.mode[rows] = MODE_INTERNAL
@@ -205,8 +251,10 @@ class DMModel(mesa.Model):
         monthly = (cfg.workshops.fixed_cost_usd_per_month
                    + cfg.workshops.setup_usd_per_month_per_product * makes.sum(axis=1)
                    + self.internal_cost_usd.sum())
-        self.ledger.pay("owners", "ws", np.full(n, cfg.workshops.start_cash_months * monthly),
-                        payee_rows=rows)
+        # Owners differ in what they can put in: lognormal around the mean, mean-preserving.
+        sigma = cfg.workshops.start_cash_dispersion
+        wealth = np.exp(sigma * rng.standard_normal(n) - sigma**2 / 2) if sigma > 0 else np.ones(n)
+        self.ledger.pay("owners", "ws", cfg.workshops.start_cash_months * monthly * wealth, payee_rows=rows)
         for row in rows:
             self.agents_by_row["ws"][int(row)] = Workshop(self, row)
         self.index_pending.append(rows)
@@ -262,8 +310,13 @@ class DMModel(mesa.Model):
         self.pv.expected_clients[: self.pv.n] = np.maximum(self.pv.expected_clients[: self.pv.n],
                                                            self.pv.clients[: self.pv.n])
 
-    def add_provider(self, service: int, kind: int) -> int:
-        """A provider of ``service`` enters with start-up cash; returns its row."""
+    def add_provider(self, service: int, kind: int, expected_clients: float | None = None) -> int:
+        """A provider of ``service`` enters with start-up cash from its owners; returns its row.
+
+        It prices on ``expected_clients`` (standard clients); if None, on
+        ``provider_initial_expected_share`` of the active workshops (local) or all of them
+        (global).
+        """
         cfg = self.cfg.services
         row = int(self.pv.add(1)[0])
         pv = self.pv
@@ -276,16 +329,21 @@ class DMModel(mesa.Model):
             pv.fixed_usd[row] = self.provider_fixed_usd[service]
             pv.marginal_usd[row] = self.provider_marginal_usd[service]
             pv.fit[row] = 1.0
-            pv.expected_clients[row] = cfg.provider_initial_expected_share * n_ws
-            self.ledger.pay("owners", "pv", cfg.provider_start_cash_months * pv.fixed_usd[row],
-                            payee_rows=np.array([row]))
+            default = cfg.provider_initial_expected_share * n_ws
         else:
             # A global provider serves from its scale elsewhere: a small regional fixed cost
             # and a per-client cost below a local in-house team's.
             pv.fixed_usd[row] = cfg.global_fixed_cost_usd_per_month
             pv.marginal_usd[row] = cfg.global_marginal_cost_factor * self.internal_cost_usd[service]
             pv.fit[row] = cfg.global_fit
-            pv.expected_clients[row] = max(n_ws, 1)
+            default = max(n_ws, 1)
+        pv.expected_clients[row] = default if expected_clients is None else expected_clients
+        self.ledger.pay("owners", "pv", cfg.provider_start_cash_months * pv.fixed_usd[row],
+                        payee_rows=np.array([row]))
+        if kind == PROVIDER_LOCAL:  # it tells the workshops about itself as it opens
+            ws = self.ws
+            told = self.streams.monthly("outreach", self.month).random((ws.n, len(SERVICES)))[:, service]
+            ws.aware[: ws.n, service] |= ws.active[: ws.n] & (told < cfg.provider_outreach)
         self.agents_by_row["pv"][row] = SharedServiceProvider(self, row)
         return row
 
@@ -328,8 +386,8 @@ class DMModel(mesa.Model):
         t2 = perf_counter()
         self.settle(sales, unit, overhead_ws)  # 4
         t3 = perf_counter()
-        decisions.learn(self, sales)  # 5
-        decisions.decide(self, effects)  # 6
+        decisions.learn(self, sales, unit)  # 5
+        decisions.decide(self, effects, sales, unit)  # 6
         t4 = perf_counter()
         self.metrics.record(sales, unit, overhead_ws)  # 7
         t5 = perf_counter()

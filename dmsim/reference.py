@@ -3,7 +3,7 @@
 :class:`ReferenceModel` is a :class:`~dmsim.model.DMModel` whose pricing (phases 1-2), market
 (phase 3) and accounting (phase 4) are written out agent by agent — every provider, workshop,
 supplier and buyer group is a Mesa agent handled in a Python loop with scalar ``math``
-arithmetic — directly from the equations of DESIGN.md §4 and docs/ODD.md §7.1-7.7 and §7.12.
+arithmetic — directly from the equations of docs/ODD.md §7.1-7.7 and §7.12.
 It shares no hot-path code with ``costs.py``, ``market.py`` or ``accounting.py``: it only
 reads the columnar state (``model.ws`` …), model constants and the k-nearest index, and writes
 its results into the same structures (:class:`~dmsim.costs.UnitCosts`,
@@ -50,6 +50,12 @@ MARKETING = SERVICES.index("marketing")
 MAINTENANCE = SERVICES.index("maintenance")
 TRAINING = SERVICES.index("training")
 
+# Second-round thresholds of the market (ODD §7.6): a group re-chooses only if more than
+# RATIONED_MIN_UNITS were refused; a workshop takes second-round orders only with more than
+# ROOM_MIN_HOURS left.
+RATIONED_MIN_UNITS = 1e-12
+ROOM_MIN_HOURS = 1e-9
+
 
 # ---------------------------------------------------------------------------------- agents
 class ProviderRef:
@@ -81,13 +87,18 @@ class ProviderRef:
     def settle(self, clients: float) -> float:
         """Pay this month's running cost ``F + m·n`` and return the profit before subsidy (USD).
 
-        A local provider pays its staff and running costs locally (``labour``); a global one
-        pays its head office abroad (``foreign``).
+        ``clients`` in standard-client units. A local provider pays its staff and running costs
+        locally (``service_staff``); a global one pays its head office abroad (``foreign``). The
+        month's fee revenue ``fee · n`` and running cost are recorded in ``pv.revenue_usd`` and
+        ``pv.cost_usd`` (USD).
         """
+        pv = self.model.pv
         cost = self.fixed_usd + self.marginal_usd * clients
-        payee = "labour" if self.local else "foreign"
+        payee = "service_staff" if self.local else "foreign"
         _pay(self.model, "pv", payee, cost, payer_row=self.row)
-        revenue = float(self.model.pv.fee_usd[self.row]) * clients
+        revenue = float(pv.fee_usd[self.row]) * clients
+        pv.revenue_usd[self.row] = revenue
+        pv.cost_usd[self.row] = cost
         return revenue - cost
 
 
@@ -112,6 +123,7 @@ class WorkshopRef:
         self.expected_hours = float(ws.expected_hours[r])
         self.lines = sum(bool(v) for v in ws.makes[r])
         self.cum_units: list[float] = [float(v) for v in ws.cum_units[r]]
+        self.markup: list[float] = [float(v) for v in ws.markup[r]]  # over unit cost, per product (fraction)
         self.debt_payment_usd = float(ws.debt_payment_usd[r])
         self.x_km = float(ws.x_km[r])
         self.y_km = float(ws.y_km[r])
@@ -128,16 +140,32 @@ class WorkshopRef:
         """Whether service ``s`` is bought from a provider (shared or global)."""
         return self.mode[s] in (MODE_SHARED, MODE_GLOBAL) and self.provider[s] >= 0
 
+    def internal_effect(self) -> float:
+        """Effect of a service done in-house, in [0, 1]: ``min(1, e_0 (C / C_0)^η)``.
+
+        ``e_0`` is a standard-size workshop's in-house effect and ``η`` its elasticity to the
+        capacity ``C`` (hours/month; ``C_0`` the standard capacity): a small shop's own
+        certification or marketing is worse than a specialist's.
+        """
+        cfg = self.model.cfg
+        sc = cfg.services
+        size = self.capacity_hours / cfg.workshops.capacity_hours_per_month
+        return min(1.0, sc.internal_effect * size ** sc.internal_effect_scale_elasticity)
+
     def effect(self, s: int) -> float:
-        """Effect of service ``s`` in [0, 1]: 1 in-house, the provider's fit if bought, 0 without."""
+        """Effect of service ``s`` in [0, 1]: the in-house effect, the provider's fit if bought, 0 without."""
         if self.mode[s] == MODE_INTERNAL:
-            return 1.0
+            return self.internal_effect()
         if self.mode[s] in (MODE_SHARED, MODE_GLOBAL):
             return float(self.model.pv.fit[self.provider[s]]) if self.provider[s] >= 0 else 0.0
         return 0.0
 
     def service_cost_usd(self, s: int) -> float:
-        """Monthly cost of service ``s``: ``z·f_s`` in-house, ``z·fee_k`` if bought, 0 without (USD)."""
+        """Monthly cost of service ``s``: ``z·f_s`` in-house, ``z·fee_k`` if bought, 0 without (USD).
+
+        ``f_s`` is the in-house cost of a standard workshop, already scaled by
+        ``services.internal_cost_scale`` (``model.internal_cost_usd``).
+        """
         if self.mode[s] == MODE_INTERNAL:
             per_standard = float(self.model.internal_cost_usd[s])
         elif self.buys(s):
@@ -159,9 +187,15 @@ class WorkshopRef:
             delta = sc.design_setup_penalty * (1.0 - self.effect(DESIGN))
         return self.model.cfg.workshops.setup_usd_per_month_per_product * self.lines * (1.0 + delta)
 
+    def equipment_wear_usd(self) -> float:
+        """Monthly wear of the equipment, replaced from abroad: capex per hour × C / life (USD)."""
+        wc = self.model.cfg.workshops
+        return wc.capex_usd_per_hour_capacity * self.capacity_hours / wc.equipment_life_months
+
     def fixed_usd(self) -> float:
-        """Monthly set-up, fixed operating cost and debt service, ``Φ = S·ℓ·(1+δ) + F_ws + A`` (USD)."""
-        return self.setup_usd() + self.model.cfg.workshops.fixed_cost_usd_per_month + self.debt_payment_usd
+        """Monthly set-up, fixed cost, debt service and equipment wear, ``Φ = S·ℓ·(1+δ) + F_ws + A + D`` (USD)."""
+        return (self.setup_usd() + self.model.cfg.workshops.fixed_cost_usd_per_month + self.debt_payment_usd
+                + self.equipment_wear_usd())
 
     # -- costs (ODD §7.1) ----------------------------------------------------------------
     def material_index(self, volume_usd: float, local_supplier: bool) -> float:
@@ -196,8 +230,13 @@ class WorkshopRef:
         return float(self.model.labour_hours[p]) * training * learning
 
     def expected_hours_floor(self) -> float:
-        """Expected production hours per month the fixed costs are spread over, ``max(Ĥ, q_min)``."""
-        return max(self.expected_hours, self.model.cfg.workshops.min_expected_hours)
+        """Production hours per month the fixed costs are spread over (hours).
+
+        ``max(Ĥ, u* · C, q_min)``: expected hours, but at least normal capacity (target
+        utilisation × capacity) and ``min_expected_hours``.
+        """
+        wc = self.model.cfg.workshops
+        return max(self.expected_hours, wc.target_utilisation * self.capacity_hours, wc.min_expected_hours)
 
     # -- market (ODD §7.5) ---------------------------------------------------------------
     def certified(self, effects: list[float]) -> bool:
@@ -232,6 +271,17 @@ class WorkshopRef:
         imported = 1.0 - (cfg.suppliers.local_material_share if local_supplier else 0.0)
         return imported * (imp.sea_km * imp.sea_kg_co2_per_t_km + port_km * imp.road_kg_co2_per_t_km)
 
+    def reach_km(self, effects: list[float]) -> float:
+        """How far buyers find this workshop (km), from its marketing effect ``e``.
+
+        ``r_0 + (r_max − r_0) e`` with ``r_max`` = ``workshops.delivery_reach_km`` and ``r_0`` =
+        ``services.marketing_reach_none_km`` (at most ``r_max``): word of mouth without marketing.
+        """
+        cfg = self.model.cfg
+        top = cfg.workshops.delivery_reach_km
+        low = min(cfg.services.marketing_reach_none_km, top)
+        return low + (top - low) * effects[MARKETING]
+
     def available_hours(self, effects: list[float]) -> float:
         """Production hours available this month, after downtime without maintenance."""
         downtime = self.model.cfg.services.maintenance_downtime * (1.0 - effects[MAINTENANCE])
@@ -247,6 +297,7 @@ class WorkshopTerms:
     const: float  # K_i, utility
     delivery_per_km: list[float]  # per product, USD per unit-km
     inbound_kg_per_t: float  # kg CO2 of inbound material per tonne of product
+    reach_km: float  # buyers farther away do not find it (marketing)
 
 
 @dataclass
@@ -257,7 +308,12 @@ class Offer:
     utility: float
     delivery_usd: float  # per unit
     emissions_kg: float  # per unit
-    ordered: float = 0.0  # units
+    ordered: float = 0.0  # units asked for in this round (a probability until times demand)
+    received: float = 0.0  # units delivered on this link, both rounds
+
+    def again(self) -> Offer:
+        """The same option for a second-round choice: same utility, no orders yet."""
+        return Offer(self.ws_row, self.utility, self.delivery_usd, self.emissions_kg)
 
 
 @dataclass
@@ -268,7 +324,7 @@ class GroupChoice:
     p_dm: float = 0.0
     p_import: float = 0.0
     p_none: float = 1.0
-    logsum: float = 0.0  # log(e^IV + e^U0 + 1)
+    logsum: float = 0.0  # log(e^IV + e^U0 + 1), utility (USD × α)
     inclusive_value: float = -math.inf
 
 
@@ -313,6 +369,27 @@ class BuyerRef:
                 - m.lead_time_weight * m.import_lead_time_months + m.quality_weight * (m.import_quality - 1.0)
                 - self.emissions_weight * self.import_emissions_kg(p))
 
+    def last_resort(self, p: int) -> tuple[float, float]:
+        """Choice between the import and not buying alone, for buyers no workshop can serve.
+
+        Returns the log-sum ``log(e^U0 + 1)`` (utility, USD × α) and the import share
+        ``e^U0 / (e^U0 + 1)``.
+        """
+        u0 = self.import_utility(p)
+        top = max(u0, 0.0)
+        logsum = top + math.log(math.exp(u0 - top) + math.exp(-top))
+        return logsum, math.exp(u0 - logsum)
+
+    def preference_usd(self, p: int, dm_units: float, dm_kg_co2: float, import_units: float) -> float:
+        """Value of procurement preferences on what was bought of ``p`` (USD).
+
+        ``(λ · DM units − φ · (CO2 of the DM units + import units × CO2 per import)) / α``:
+        the local preference ``λ`` and emissions weight ``φ`` steer choices (they are in the
+        utilities) but are not consumption benefits, so they are reported apart from surplus.
+        """
+        emissions = dm_kg_co2 + import_units * self.import_emissions_kg(p)
+        return (self.local_pref * dm_units - self.emissions_weight * emissions) / self.alpha(p)
+
     def offer(self, shop: WorkshopTerms, p: int, price_usd: float, dist_km: float) -> Offer:
         """Utility, delivery cost and emissions of buying ``p`` from a workshop ``dist_km`` away.
 
@@ -331,7 +408,8 @@ class BuyerRef:
 
         ``IV = ρ log Σ exp(U_i/ρ)``; ``P(DM) = e^IV / (e^IV + e^U0 + 1)``;
         ``P(i | DM) = exp(U_i/ρ) / Σ_j exp(U_j/ρ)``; every exponent is shifted by its maximum.
-        Fills each offer's ``ordered`` share as a probability (not yet times demand).
+        Fills each offer's ``ordered`` share as a probability (not yet times demand). The
+        second market round calls it again with the open workshops' offers only.
         """
         rho = self.model.cfg.market.nest_rho
         ch = GroupChoice(offers=offers)
@@ -409,6 +487,10 @@ class ReferenceModel(DMModel):
     def price(self) -> tuple[np.ndarray, np.ndarray, UnitCosts, np.ndarray]:
         """Phases 1-2, per agent: provider fees, service effects and costs, unit costs, prices.
 
+        A price is the full unit cost on expected volume times ``1 + μ_ip``, the workshop's
+        current markup on the product (``ws.markup``; adjusted to load by the shared learning
+        phase, not here).
+
         Returns:
             Service effects (W, S), service costs (W, S) in USD/month, unit costs (USD/unit,
             hours/unit) and prices (W, P) in USD/unit; zero rows for exited workshops.
@@ -428,9 +510,9 @@ class ReferenceModel(DMModel):
         material_index = np.zeros(nw)
         overhead_usd = np.zeros(nw)
         fixed_usd = np.zeros(nw)
+        wear_usd = np.zeros(nw)
         price = np.zeros((nw, n_p))
         wage = cfg.labour.wage_usd_per_hour
-        markup = cfg.workshops.markup
         for w in shops:
             r = w.row
             costs_s = [w.service_cost_usd(s) for s in range(n_s)]
@@ -442,6 +524,7 @@ class ReferenceModel(DMModel):
             fixed = w.fixed_usd()  # Φ_i, USD per month
             h_hat = w.expected_hours_floor()
             material_index[r], overhead_usd[r], fixed_usd[r] = pi, overhead, fixed
+            wear_usd[r] = w.equipment_wear_usd()
             for p in range(n_p):
                 hours = w.hours_per_unit(p, stock[r][p])
                 share = hours / h_hat  # the unit's share of the month's expected hours
@@ -454,12 +537,15 @@ class ReferenceModel(DMModel):
                 parts["setup"][r, p] = setup
                 parts["overhead"][r, p] = over
                 parts["hours"][r, p] = hours
-                price[r, p] = (material + labour + setup + over) * (1.0 + markup)  # cost plus
+                # Cost plus the workshop's own markup on this product (it adapts to load in learning).
+                # never below variable cost × (1 + min markup)
+                price[r, p] = max((material + labour + setup + over) * (1.0 + w.markup[p]),
+                                  (material + labour) * (1.0 + cfg.workshops.min_markup))
                 self.ws.price_usd[r, p] = price[r, p]
         unit = UnitCosts(
             material=parts["material"], labour=parts["labour"], setup=parts["setup"],
             overhead=parts["overhead"], hours=parts["hours"], material_index=material_index,
-            overhead_usd=overhead_usd, fixed_usd=fixed_usd,
+            overhead_usd=overhead_usd, fixed_usd=fixed_usd, depreciation_usd=wear_usd,
         )
         return effects, overhead_ws, unit, price
 
@@ -523,11 +609,20 @@ class ReferenceModel(DMModel):
 
     # -- phase 3 -------------------------------------------------------------------------
     def clear_market(self, price: np.ndarray, unit: UnitCosts, effects: np.ndarray) -> Sales:
-        """Phase 3, per buyer group: nested-logit choice, then capacity, overflow and imports.
+        """Phase 3, per buyer group: two rounds of nested-logit choice, capacity, overflow, imports.
+
+        Round 1: every group chooses among the workshops that reach it (within the workshop's
+        marketing reach, km); workshops fill orders pro rata within their hours; in a
+        coordinated network peers with spare hours make a share of the unfilled orders.
+        Round 2: the units still refused (rationed) are chosen again, with fresh tastes and the
+        round-1 utilities, among the workshops that filled all their orders and have hours left,
+        the import and not buying; those workshops fill them pro rata within their room.
+        Whoever is refused again buys the import or nothing by their odds. Consumer surplus
+        (USD) is counted on what buyers got, less the value of procurement preferences.
 
         Reads the month's prices (W, P, USD/unit), hours per unit (``unit.hours``) and
-        service effects (W, S) element by element; sets ``inclusive_value`` (G, P) and
-        ``buyer_terms`` for entrants.
+        service effects (W, S) element by element; sets ``inclusive_value`` (G, P, round 1)
+        and ``buyer_terms`` for entrants.
         """
         cfg = self.cfg
         nw, g_n, n_p = self.ws.n, self.bg.n, self.n_products
@@ -541,7 +636,7 @@ class ReferenceModel(DMModel):
             r: WorkshopTerms(
                 row=r, certified=w.certified(eff[r]), const=w.utility_const(eff[r], local_supplier),
                 delivery_per_km=[w.delivery_usd_per_km(p, eff[r]) for p in range(n_p)],
-                inbound_kg_per_t=w.inbound_kg_co2_per_t(local_supplier),
+                inbound_kg_per_t=w.inbound_kg_co2_per_t(local_supplier), reach_km=w.reach_km(eff[r]),
             )
             for r, w in shops.items()
         }
@@ -551,7 +646,7 @@ class ReferenceModel(DMModel):
         index_rows = [r.tolist() for r in self.index.rows]
         index_dist = [d.tolist() for d in self.index.dist_km]
 
-        # Buyers choose; orders accumulate at the workshops.
+        # Round 1: buyers choose; orders accumulate at the workshops.
         choices: dict[int, list[GroupChoice]] = {}
         for b in buyers:
             mine = []
@@ -561,6 +656,8 @@ class ReferenceModel(DMModel):
                     if r < 0 or r not in shops:  # empty slot, or a workshop that has exited
                         continue
                     if bool(self.requires_cert[p]) and b.institution and not terms[r].certified:
+                        continue
+                    if d > terms[r].reach_km:  # beyond its marketing reach: these buyers do not find it
                         continue
                     offers.append(b.offer(terms[r], p, prices[r][p], d))
                 ch = b.choose(offers, b.import_utility(p))
@@ -573,7 +670,7 @@ class ReferenceModel(DMModel):
 
         # Workshops fill orders pro rata within their hours.
         fill, unfilled, spare = {}, {}, {}
-        hours_ordered = np.zeros(nw)
+        hours_ordered = np.zeros(nw)  # round 1, hours
         hours_available = np.zeros(nw)
         for r, w in shops.items():
             h = sum(w.ordered_units[p] * hours[r][p] for p in range(n_p))
@@ -600,44 +697,99 @@ class ReferenceModel(DMModel):
                 share = c * min(1.0, big_s / big_u) if big_u > 0 else 0.0
                 routed[r] = share
                 hours_in[r] = share * big_u * spare[r] / big_s if big_s > 0 else 0.0
+        served = {r: fill[r] + (1.0 - fill[r]) * routed[r] for r in shops}  # share of round-1 orders delivered
 
+        # Round-1 deliveries; the units a group wanted from DM and did not get are rationed.
+        rationed: dict[tuple[int, int], float] = {}
+        for b in buyers:
+            for p, ch in enumerate(choices[b.row]):
+                bought = 0.0
+                for o in ch.offers:
+                    o.received = o.ordered * served[o.ws_row]
+                    bought += o.received
+                rationed[b.row, p] = max(0.0, b.potential_units[p] * ch.p_dm - bought)
+
+        # Round 2: the rationed choose again among the workshops that filled all their orders
+        # and still have hours (own production only; no overflow routing).
+        room = {r: max(0.0, hours_available[r] - hours_ordered[r] * fill[r] - hours_in[r]) for r in shops}
+        open_rows = {r for r in shops if fill[r] >= 1.0 and room[r] > ROOM_MIN_HOURS}
+        second: dict[tuple[int, int], tuple[GroupChoice, list[Offer]]] = {}
+        ordered2 = np.zeros((nw, n_p))  # round-2 orders, units
+        if open_rows:
+            for b in buyers:
+                for p, ch in enumerate(choices[b.row]):
+                    left = rationed[b.row, p]
+                    if left <= RATIONED_MIN_UNITS:
+                        continue
+                    first = [o for o in ch.offers if o.ws_row in open_rows]
+                    again = [o.again() for o in first]
+                    ch2 = b.choose(again, b.import_utility(p))
+                    for o2 in again:
+                        o2.ordered *= left
+                        ordered2[o2.ws_row, p] += o2.ordered
+                    second[b.row, p] = (ch2, first)
+        hours2 = np.zeros(nw)
+        fill2 = {}
+        for r in shops:
+            hours2[r] = sum(ordered2[r, p] * hours[r][p] for p in range(n_p))
+            fill2[r] = min(1.0, room[r] / hours2[r]) if hours2[r] > 0 else 1.0
+
+        # Workshops' sales: round-1 orders served (own and by peers), round-2 orders filled.
         units = np.zeros((nw, n_p))
         own_units = np.zeros((nw, n_p))
+        ordered_units = np.zeros((nw, n_p))
         hours_own = np.zeros(nw)
         hours_out = np.zeros(nw)
-        served = {}
         for r, w in shops.items():
-            served[r] = fill[r] + (1.0 - fill[r]) * routed[r]
-            hours_own[r] = hours_ordered[r] * fill[r]
+            hours_own[r] = hours_ordered[r] * fill[r] + hours2[r] * fill2[r]
             hours_out[r] = unfilled[r] * routed[r]
             for p in range(n_p):
-                units[r, p] = w.ordered_units[p] * served[r]
-                own_units[r, p] = w.ordered_units[p] * fill[r]
+                ordered_units[r, p] = w.ordered_units[p]
+                units[r, p] = w.ordered_units[p] * served[r] + ordered2[r, p] * fill2[r]
+                own_units[r, p] = w.ordered_units[p] * fill[r] + ordered2[r, p] * fill2[r]
 
-        # Buyers receive what was served; the rest turns to imports or is not bought.
+        # Buyers receive what was delivered; the rest turns to imports or is not bought.
         pairs: dict[str, list] = {k: [] for k in ("group", "ws", "product", "units", "delivery", "emissions")}
         import_units = np.zeros((g_n, n_p))
         landed = np.zeros((g_n, n_p))
         import_em = np.zeros((g_n, n_p))
         surplus = np.zeros((g_n, n_p))
+        preference = np.zeros((g_n, n_p))
         for b in buyers:
             for p, ch in enumerate(choices[b.row]):
-                lost = 0.0
+                demand = b.potential_units[p]
+                refused = rationed[b.row, p]
+                imported = demand * ch.p_import  # chose the import in round 1
+                utility = (demand - refused) * ch.logsum  # served, or chose import/nothing, in round 1
+                left = refused  # still to place after round 2
+                if (b.row, p) in second:
+                    ch2, first = second[b.row, p]
+                    bought2 = 0.0
+                    for o, o2 in zip(first, ch2.offers, strict=True):
+                        got = o2.ordered * fill2[o.ws_row]
+                        o.received += got
+                        bought2 += got
+                    imported += refused * ch2.p_import
+                    left = max(0.0, refused * ch2.p_dm - bought2)
+                    utility += (refused - left) * ch2.logsum
+                # Refused twice (or with no round 2): the import or nothing, by their odds.
+                logsum_last, import_share_last = b.last_resort(p)
+                imported += left * import_share_last
+                utility += left * logsum_last
+                dm_units = dm_kg = 0.0
                 for o in ch.offers:
-                    got = o.ordered * served[o.ws_row]
-                    lost += o.ordered - got
-                    if got > 0:
-                        for key, v in zip(pairs, (b.row, o.ws_row, p, got, o.delivery_usd, o.emissions_kg),
+                    if o.received > 0:
+                        for key, v in zip(pairs, (b.row, o.ws_row, p, o.received, o.delivery_usd, o.emissions_kg),
                                           strict=True):
                             pairs[key].append(v)
-                outside = ch.p_import + ch.p_none
-                to_import = ch.p_import / outside if outside > 0 else 0.0
-                demand = b.potential_units[p]
-                import_units[b.row, p] = demand * ch.p_import + lost * to_import
+                        dm_units += o.received
+                        dm_kg += o.received * o.emissions_kg
+                import_units[b.row, p] = imported
                 landed[b.row, p] = b.import_landed_usd(p)
                 import_em[b.row, p] = b.import_emissions_kg(p)
-                # Consumer surplus over not buying, from the unrationed choice (USD).
-                surplus[b.row, p] = demand * ch.logsum / b.alpha(p)
+                preference[b.row, p] = b.preference_usd(p, dm_units, dm_kg, imported)
+                # Consumer surplus over not buying, on what the buyers got, net of preferences (USD).
+                surplus[b.row, p] = utility / b.alpha(p) - preference[b.row, p]
 
         def ints(key: str) -> np.ndarray:
             return np.array(pairs[key], dtype=np.int64)
@@ -646,19 +798,22 @@ class ReferenceModel(DMModel):
             return np.array(pairs[key], dtype=np.float64)
 
         return Sales(
-            units=units, own_units=own_units, hours_ordered=hours_ordered, hours_available=hours_available,
+            units=units, own_units=own_units, hours_ordered=hours_ordered + hours2, hours_available=hours_available,
             hours_own=hours_own, hours_out=hours_out, hours_in=hours_in,
             pair_group=ints("group"), pair_ws=ints("ws"), pair_product=ints("product"),
             pair_units=floats("units"), pair_delivery_usd=floats("delivery"), pair_emissions_kg=floats("emissions"),
             import_units=import_units, import_landed_usd=landed, import_emissions_kg=import_em,
             potential_units=self.bg.potential_units[:g_n].copy(), surplus_usd=surplus,
+            ordered_units=ordered_units, preference_usd=preference,
         )
 
     # -- phase 4 -------------------------------------------------------------------------
     def settle(self, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarray) -> None:
         """Phase 4, per agent: every payment of the month through the ledger (ODD §7.7).
 
-        Sets ``model.books`` and each workshop's revenue and (cash-flow) profit.
+        Sets ``model.books`` (USD; its ``wages`` are production and set-up wages, without
+        service staff), each workshop's revenue and (cash-flow) profit, and each provider's
+        clients, fee revenue and running cost.
         """
         cfg = self.cfg
         imp, sup, wc = cfg.imports, cfg.suppliers, cfg.workshops
@@ -737,14 +892,16 @@ class ReferenceModel(DMModel):
             sp.sales_usd[local_row] = local_sales
             supplier_local_margin = local_sales - local_costs
 
-        # Workshops: production and set-up wages, rent, services, debt service.
+        # Workshops: production and set-up wages, rent, services, debt service. In-house
+        # service teams are paid as service staff, not production wages.
         wages = provider_revenue = 0.0
         for w in shops:
             r = w.row
             wages += _pay(self, "ws", "labour", sales.hours_own[r] * wage + w.setup_usd(), payer_row=r)
             _pay(self, "ws", "local_inputs", wc.fixed_cost_usd_per_month, payer_row=r)
+            _pay(self, "ws", "foreign", w.equipment_wear_usd(), payer_row=r)  # worn equipment replaced
             in_house = sum(service_cost[r][s] for s in range(len(SERVICES)) if w.mode[s] == MODE_INTERNAL)
-            wages += _pay(self, "ws", "labour", in_house, payer_row=r)
+            _pay(self, "ws", "service_staff", in_house, payer_row=r)
             for s in range(len(SERVICES)):
                 if w.buys(s):
                     provider_revenue += _pay(self, "ws", "pv", service_cost[r][s], payer_row=r,
@@ -780,6 +937,8 @@ class ReferenceModel(DMModel):
                 if w.buys(s):
                     clients[w.provider[s]] += w.client_size()
         pv.clients[: pv.n] = 0.0
+        pv.revenue_usd[: pv.n] = 0.0  # closed providers earn and spend nothing
+        pv.cost_usd[: pv.n] = 0.0
         provider_profit = 0.0
         providers = self._providers()
         for prov in providers:

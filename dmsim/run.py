@@ -46,7 +46,7 @@ def centralised_twin(cfg: DMSimConfig) -> DMSimConfig:
     there are no workshops, no entrants, no service providers and no public programmes for them.
     """
     node = OmegaConf.structured(cfg)
-    for key, value in [("workshops.initial", 0), ("workshops.entry_prospects_per_month", 0.0),
+    for key, value in [("workshops.initial", 0), ("workshops.entry_prospects_per_million_per_month", 0.0),
                        ("policy.provider_subsidy_share", 0.0), ("output.counterfactual", False),
                        ("scenario", "centralised")]:
         OmegaConf.update(node, key, value)
@@ -60,15 +60,28 @@ def centralised_twin(cfg: DMSimConfig) -> DMSimConfig:
 def against_centralised(cfg: DMSimConfig, summary: dict[str, Any]) -> dict[str, Any]:
     """Benefit and cost of this run against its centralised twin (same seed), in USD.
 
-    Benefit = (consumer surplus + local value added) of this run minus the twin's, over the
-    whole run; cost = public spend minus the twin's. The ratio is ``None`` without a cost.
+    Benefit, over the whole run, is the change in social surplus: consumer surplus (on what
+    buyers got; procurement preferences excluded) + local value added net of what the local
+    people it employs could have earned otherwise (``labour_shadow_cost_usd_total``: wages at
+    the shadow wage factors, owners at their outside option) + tariff revenue (the public purse
+    loses the duty on imports that DM replaces). Cost is the change in public spend. The ratio
+    is ``None`` without a cost.
     """
     twin = summarise(DMModel(centralised_twin(cfg)).run_frame(), cfg.seed, "centralised")
-    benefit = (summary["consumer_surplus_usd_total"] + summary["local_value_added_usd_total"]
-               - twin["consumer_surplus_usd_total"] - twin["local_value_added_usd_total"])
-    cost = summary["public_spend_usd_total"] - twin["public_spend_usd_total"]
+
+    def delta(key: str) -> float:
+        return summary[key] - twin[key]
+
+    surplus = delta("consumer_surplus_usd_total")
+    local = delta("local_value_added_usd_total") - delta("labour_shadow_cost_usd_total")
+    tariffs = delta("tariff_revenue_usd_total")
+    benefit = delta("social_surplus_usd_total")  # = surplus + local + tariffs
+    cost = delta("public_spend_usd_total")
     return {
         "benefit_vs_centralised_usd": benefit,
+        "consumer_surplus_vs_centralised_usd": surplus,
+        "local_net_value_vs_centralised_usd": local,
+        "tariff_revenue_vs_centralised_usd": tariffs,
         "public_cost_vs_centralised_usd": cost,
         "benefit_cost_ratio": benefit / cost if cost > 0 else None,
         "emissions_saved_vs_centralised_t_co2": twin["emissions_t_co2_total"] - summary["emissions_t_co2_total"],

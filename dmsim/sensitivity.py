@@ -3,7 +3,8 @@
 Two steps around a sweep (``configs/experiment/sensitivity.yaml`` holds the exact commands)::
 
     python -m dmsim.sensitivity sample --method morris|sobol|lhs [--n N] [--out PATH]
-    python -m dmsim -m +experiment=sensitivity ...          # one run per sample row
+                                       [--keys K1,K2,... | --top N --from MORRIS_DIR]
+    python -m dmsim -m +experiment=sensitivity ...          # each sample row x each seed
     python -m dmsim.sensitivity analyse SWEEP_DIR [--method morris|sobol] [--out DIR]
 
 ``sample`` defines the problem (:data:`PARAMETERS`: the uncertain config keys, their ranges
@@ -13,23 +14,39 @@ column per dotted config key, which the model applies row by row (``sample.file`
 ``sample.index``, see :func:`dmsim.run.apply_sample`). The problem, the method and its
 settings travel inside the parquet file's metadata, so ``analyse`` needs nothing else.
 
+The design has two stages. Morris screening (default 20 trajectories, 4 levels) covers all of
+:data:`PARAMETERS`; Sobol' then estimates variance shares on a subset: ``--keys`` names the
+parameters, ``--top N --from DIR`` takes the ``N`` with the largest Morris ``mu_star`` on any
+output from a Morris analysis directory's ``indices.csv`` (:func:`top_parameters`). The
+parameters left out are not sampled: they stay at their config values. The subset, and how it
+was chosen, is part of the metadata (``names``, ``selection``, ``fixed``).
+
+Each sample row is run once per seed of the sweep (``sample.index`` x ``seed``, e.g.
+``seed=0,1``): the same seeds for every row (common random numbers), so differences between
+rows come from the parameters, and the seeds average out part of the model's own noise.
+
 ``analyse`` reads the finished runs of a sweep (``summary.json`` marks a finished run; the row
-comes from ``sample.index`` in each run's ``config.yaml``), aligns them with the sample, drops
-incomplete Morris trajectories or Saltelli blocks (and says how many), and runs
-``SALib.analyze.morris`` or ``SALib.analyze.sobol`` on each output of :data:`OUTPUTS`. It writes
-into ``SWEEP_DIR/sensitivity/`` (or ``--out``):
+and the seed come from ``sample.index`` and ``seed`` in each run's ``config.yaml``), checks
+that each run applied its sample row, averages each output over the seeds of a sample row
+(``tipped`` becomes the share of seeds tipped; an output missing in one seed is missing for the
+row), keeps only rows that have every seed found in the sweep, drops incomplete Morris
+trajectories or Saltelli blocks (and says how many), and runs ``SALib.analyze.morris`` or
+``SALib.analyze.sobol`` on each output of :data:`OUTPUTS`. A sweep with one seed per row is
+the special case of one seed. It writes into ``SWEEP_DIR/sensitivity/`` (or ``--out``):
 
 - ``indices.csv``: one row per output and parameter — Morris ``mu``, ``mu_star``,
   ``mu_star_conf``, ``sigma``; Sobol ``S1``, ``S1_conf``, ``ST``, ``ST_conf`` (``*_conf`` are
-  half-widths of 95% bootstrap intervals) — with the rank of the parameter for that output;
-- ``runs.csv``: one row per finished run: ``sample_index``, the sampled parameters as applied
-  (read from the run's ``config.yaml``) and every ``summary.json`` figure;
+  half-widths of 95% bootstrap intervals) — with the rank of the parameter for that output and
+  the counts behind it (``n_rows`` sample rows x ``n_seeds`` seeds = ``n_runs``, ``n_blocks``);
+- ``runs.csv``: one row per finished run: ``sample_index``, ``seed``, the sampled parameters
+  as applied (read from the run's ``config.yaml``) and every ``summary.json`` figure;
+- ``points.csv``: one row per sample row with a finished run: ``sample_index``, the
+  parameters, every numeric summary figure averaged over the row's seeds, ``n_seeds`` and
+  ``complete`` (all seeds present and its trajectory / block complete: used in the analysis);
 - ``indices.png``: one panel per output, parameters sorted by importance, with intervals.
 
 Integer keys (``workshops.initial``) are drawn on ``[low, high + 1)`` and floored, so each
-integer in ``[low, high]`` is equally likely. The random seed of the model is not sampled:
-every run uses the config's ``seed`` (common random numbers), so differences between runs come
-from the parameters alone.
+integer in ``[low, high]`` is equally likely.
 """
 
 from __future__ import annotations
@@ -72,7 +89,7 @@ class Parameter:
         low: Lowest value.
         high: Highest value (inclusive).
         integer: Drawn on ``[low, high + 1)`` and floored.
-        rationale: One line: why it is uncertain and why this range.
+        rationale: One line: what it is (units), why it is uncertain and why this range.
     """
 
     key: str
@@ -82,34 +99,107 @@ class Parameter:
     rationale: str = ""
 
 
+# Every parameter that can move the results of the baseline scenario on a mesh network, with
+# ranges around the schema defaults (dmsim/config.py; provenance in docs/parameters.md). The
+# break-even client count of a shared provider, in standard workshops, is
+# n* = 9.75 F_scale / (f_scale / 1.2 - 0.125 (1 - 0.5 coordination)): 13.8 at the defaults.
 PARAMETERS: tuple[Parameter, ...] = (
-    Parameter("workshops.initial", 5, 40, True,
-              "ecosystem size at month 0; spans the calibrated tipping point (8-10) up to a dense start"),
+    # Ecosystem and services
+    Parameter("workshops.initial", 5, 120, True,
+              "workshops at month 0 (default 20): from a thin start far below the provider break-even "
+              "n* (13.8 standard workshops) to a dense one (one per 8,000 people of the 1 million)"),
     Parameter("services.provider_fixed_cost_scale", 0.5, 2.0, False,
-              "shared providers' fixed cost (all seven services): halved by cheap premises/digital tools, "
-              "doubled by thin markets; sets break-even n*"),
-    Parameter("workshops.markup", 0.1, 0.4, False,
-              "cost-plus mark-up of small manufacturers (thin to comfortable margins)"),
-    Parameter("market.price_sensitivity_household", 3.0, 9.0, False,
-              "households' price sensitivity (alpha x reference price); default 6 is an assumption"),
-    Parameter("imports.tariff", 0.0, 0.4, False,
-              "import tariff on CIF value: from duty-free (e.g. medical goods) to protective"),
-    Parameter("network.coordination", 0.0, 1.0, False,
-              "coordination of a mesh network (pooled procurement, overflow, knowledge); network.type=mesh fixed"),
-    Parameter("learning.progress_ratio", 0.75, 0.95, False,
-              "labour hours per doubling of output; typical manufacturing learning rates 5-25%"),
-    Parameter("services.switch_probability", 0.2, 0.9, False,
-              "share of aware workshops that act at a make-or-buy review (trust, switching cost)"),
-    Parameter("services.awareness_base_per_month", 0.01, 0.2, False,
-              "monthly chance a workshop learns of a provider without word of mouth"),
+              "x every shared provider's fixed cost (USD/month, 2,145-4,290 at 1, all seven services): "
+              "halved by cheap premises and digital tools, doubled by a thin skilled-labour market; n* is "
+              "proportional to it"),
+    Parameter("services.internal_cost_scale", 0.5, 2.0, False,
+              "x all seven in-house service costs (USD/month, 220-440 each at 1): halved where owners do "
+              "the job informally, doubled where compliance and skilled staff are dear; the cost a provider "
+              "must undercut (n* from 33 to 6 standard workshops over the range)"),
+    Parameter("services.internal_effect", 0.5, 1.0, False,
+              "quality of a standard workshop's in-house services relative to a specialist provider "
+              "(default 0.75): from half as good (a two-person shop's own certification or maintenance) "
+              "to as good; the non-price reason to buy in"),
+    Parameter("market.nest_rho", 0.3, 1.0, False,
+              "dissimilarity of the DM nest of the nested logit (default 0.5): 0.3 = workshops close "
+              "substitutes of one another (more of them add little DM share), 1 = plain logit (each adds "
+              "share)"),
+    # Workshops: pricing, capacity, investment, entry
+    Parameter("workshops.markup", 0.1, 0.5, False,
+              "cost-plus markup a workshop starts from (fraction of unit cost, default 0.2): thin to "
+              "comfortable margins of small manufacturers; prices then follow load"),
+    Parameter("workshops.price_adjustment_per_month", 0.01, 0.15, False,
+              "markup change per month per unit of excess load (default 0.05): from sticky prices (a year "
+              "to move a few points) to fast repricing"),
+    Parameter("workshops.target_utilisation", 0.7, 1.0, False,
+              "share of available hours a workshop aims to fill before raising prices (default 0.9): 0.7 "
+              "keeps slack for rush orders, 1 runs flat out"),
     Parameter("workshops.capacity_hours_per_month", 300.0, 700.0, False,
-              "production hours of a new workshop: 2-4 full-time people"),
+              "production hours/month of a new (standard) workshop (default 480): about 1.7-4 full-time "
+              "workers of 176 h"),
+    Parameter("workshops.capex_usd_per_hour_capacity", 40.0, 120.0, False,
+              "equipment, USD per monthly production hour (default 80): USD 19,000-58,000 for a standard "
+              "480-hour workshop, second-hand hand tools to new machine tools"),
+    Parameter("workshops.entry_prospects_per_million_per_month", 0.25, 3.0, False,
+              "would-be owners testing a site, per million people per month (default 1): entrepreneurs "
+              "scarce (one every 4 months in the region) to plentiful (3 a month)"),
+    Parameter("workshops.entry_profit_reference_usd_per_month", 300.0, 1200.0, False,
+              "profit a business plan must promise to enter, USD/month (the owner's outside option, "
+              "default 600): about 1-4 x a full-time wage at 1.8 USD/h"),
+    # Products (all four at once)
+    Parameter("scales.demand", 0.5, 1.5, False,
+              "x every product's potential units per person per month: market size uncertain by +-50% "
+              "(incomes, needs, institutional budgets)"),
+    Parameter("scales.valuation", 0.8, 1.5, False,
+              "x every product's reservation value (2 x the import's factory price at 1): from barely above "
+              "the landed import (1.5-1.7 x) to a wide margin over it"),
+    Parameter("scales.labour_hours", 0.6, 1.4, False,
+              "x DM labour hours per unit before learning (0.4 x the import's factory price in wages at 1): "
+              "well-tooled, skilled shops to slow hand work"),
+    Parameter("scales.material", 0.8, 1.2, False,
+              "x every product's material cost (0.55 x the import's factory price at base price): +-20% for "
+              "material prices and scrap"),
+    # Labour, buyers, imports
+    Parameter("labour.wage_usd_per_hour", 1.0, 3.0, False,
+              "production wage, USD/hour (default 1.8): about 180-530 USD a month full-time, low- to "
+              "lower-middle-income manufacturing wages"),
+    Parameter("market.price_sensitivity_household", 1.5, 6.0, False,
+              "households' price sensitivity, alpha x the import's factory price (default 2.3, an "
+              "assumption): needs bought regardless of price to very price-driven buyers"),
+    Parameter("imports.tariff", 0.0, 0.4, False,
+              "import tariff, fraction of CIF value (default 0.1): duty-free (medical goods, farm inputs) to "
+              "protective (common external tariffs of 20-35% on finished goods)"),
     Parameter("imports.freight", 0.07, 0.2, False,
-              "international freight as a share of value (coastal to landlocked)"),
+              "international freight, fraction of value (default 0.114, UNCTAD's Africa average): coastal "
+              "and well-connected (developed economies 6.8%) to landlocked"),
+    # Network and learning
+    Parameter("network.coordination", 0.0, 1.0, False,
+              "coordination of the mesh network: pooled material and service purchasing, overflow, "
+              "knowledge spillovers, none to full; network.type=mesh is fixed by the experiment"),
+    Parameter("learning.progress_ratio", 0.75, 0.95, False,
+              "labour hours per unit after a doubling of cumulative output (default 0.85): typical "
+              "manufacturing progress ratios 0.75-0.9 (Dutton & Thomas 1984), 0.95 for little learning"),
+    # Make-or-buy and provider entry
+    Parameter("services.switch_probability", 0.2, 0.9, False,
+              "share of aware workshops that act at a quarterly make-or-buy review (default 0.5): inertia "
+              "and distrust to eager switching"),
+    Parameter("services.awareness_base_per_month", 0.01, 0.2, False,
+              "monthly chance a workshop hears of a provider without word of mouth (default 0.05): 11% to "
+              "93% within a year"),
+    Parameter("services.provider_entry_hurdle", 1.0, 3.0, False,
+              "expected clients / n* a would-be provider needs to enter (default 1.5): break-even entry to "
+              "cautious investors wanting three times break-even"),
+    Parameter("services.provider_outreach", 0.0, 1.0, False,
+              "share of workshops a new local provider tells of itself at entry (default 0.5): none (word "
+              "of mouth only) to all"),
+    # Finance
+    Parameter("finance.informal_rate_per_year", 0.15, 0.5, False,
+              "yearly interest without a finance service (informal and microfinance credit, default 0.35): "
+              "near the formal rate (0.18) to moneylenders' rates"),
 )
 OUTPUTS: tuple[str, ...] = (
     "dm_market_share_final", "workshops_active_final", "mean_unit_cost_usd_final",
-    "shared_service_share_final", "tipped",
+    "shared_service_share_final", "dm_fill_rate_final", "consumer_surplus_usd_total", "tipped",
 )
 DEFAULT_N = {"morris": 20, "sobol": 64, "lhs": 256}
 DEFAULT_OUT = {
@@ -131,6 +221,89 @@ class SensitivityError(Exception):
 # --------------------------------------------------------------------------------------------
 # The problem and the sample
 # --------------------------------------------------------------------------------------------
+
+
+def select_parameters(keys: Sequence[str], params: Sequence[Parameter] = PARAMETERS) -> tuple[Parameter, ...]:
+    """The parameters named by ``keys``, in the order of ``params``.
+
+    Any order of ``keys`` gives the same problem, hence the same sample.
+
+    Raises:
+        SensitivityError: no key, an unknown key or a repeated one.
+    """
+    keys = [k.strip() for k in keys if k.strip()]
+    if not keys:
+        raise SensitivityError("--keys names no parameter")
+    known = {p.key: p for p in params}
+    unknown = [k for k in keys if k not in known]
+    if unknown:
+        raise SensitivityError(f"unknown parameter {unknown[0]!r}: one of {', '.join(known)}")
+    if len(set(keys)) < len(keys):
+        raise SensitivityError(f"a parameter is named twice in --keys {','.join(keys)}")
+    return tuple(p for p in params if p.key in set(keys))
+
+
+def _indices_path(source: str | Path) -> Path:
+    path = Path(source)
+    return path / "indices.csv" if path.is_dir() else path
+
+
+def parameter_scores(indices: pd.DataFrame) -> pd.Series:
+    """Each parameter's largest importance on any output, relative to that output's largest.
+
+    Morris ``mu_star`` (Sobol ``ST`` for a Sobol table) is in the units of its output, so it is
+    divided by the largest value among the parameters for the same output (the most important
+    parameter of each output scores 1); a parameter's score is its maximum over the outputs.
+    Outputs without indices (constant, too few runs) are ignored; parameters with no index on
+    any output score NaN.
+    """
+    methods = set(indices["method"])
+    if len(methods) != 1 or next(iter(methods)) not in RANK_BY:
+        raise SensitivityError(f"an indices table of one method (morris or sobol), not {sorted(methods)}")
+    key = RANK_BY[next(iter(methods))]
+    v = pd.to_numeric(indices[key], errors="coerce")
+    top = v.groupby(indices["output"]).transform("max")
+    rel = (v / top).where(top > 0, 0.0).where(v.notna())
+    return rel.groupby(indices["parameter"], sort=False).max()
+
+
+def top_parameters(source: str | Path, n: int,
+                   params: Sequence[Parameter] = PARAMETERS) -> tuple[tuple[Parameter, ...], dict[str, float]]:
+    """The ``n`` parameters with the largest Morris ``mu_star`` on any output (:func:`parameter_scores`).
+
+    Args:
+        source: A Morris analysis directory (with ``indices.csv``) or the ``indices.csv`` itself.
+        n: How many to keep.
+        params: The problem the indices must belong to.
+
+    Returns:
+        ``(chosen, scores)``: the chosen parameters in the order of ``params``, and every
+        parameter's score (largest first) for the record.
+
+    Raises:
+        SensitivityError: an unreadable table, a parameter not in ``params``, or fewer than
+            ``n`` parameters with indices.
+    """
+    path = _indices_path(source)
+    try:
+        indices = pd.read_csv(path)
+    except (OSError, ValueError) as e:
+        raise SensitivityError(f"cannot read the indices table {path} ({type(e).__name__})") from None
+    if not {"method", "output", "parameter"} <= set(indices.columns):
+        raise SensitivityError(f"{path} is not an indices table of dmsim.sensitivity analyse")
+    known = {p.key for p in params}
+    unknown = sorted(set(indices["parameter"]) - known)
+    if unknown:
+        raise SensitivityError(f"{path} has parameter {unknown[0]!r}, which is not in the problem")
+    if n < 1:
+        raise SensitivityError(f"--top {n}: at least 1")
+    order = [p.key for p in params]
+    scores = parameter_scores(indices).dropna()
+    scores = scores.iloc[np.lexsort(([order.index(k) for k in scores.index], -scores.to_numpy()))]
+    if len(scores) < n:
+        raise SensitivityError(f"--top {n} but only {len(scores)} parameters have indices in {path}")
+    chosen = set(scores.index[:n])
+    return tuple(p for p in params if p.key in chosen), {k: round(float(v), 6) for k, v in scores.items()}
 
 
 def salib_problem(params: Sequence[Parameter]) -> dict[str, Any]:
@@ -165,7 +338,8 @@ def block_size(meta: dict[str, Any]) -> int:
 
 def draw_sample(method: str, n: int | None = None, *, params: Sequence[Parameter] = PARAMETERS,
                 seed: int = DEFAULT_SEED, num_levels: int = MORRIS_LEVELS,
-                second_order: bool = False) -> tuple[pd.DataFrame, dict[str, Any]]:
+                second_order: bool = False,
+                selection: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Draw a SALib sample of ``params``.
 
     Args:
@@ -178,10 +352,14 @@ def draw_sample(method: str, n: int | None = None, *, params: Sequence[Parameter
         num_levels: Grid levels of the Morris design.
         second_order: Sobol only: also the second-order blocks (``2D+2`` rows per base point
             instead of ``D+2``).
+        selection: How ``params`` were chosen from a larger problem (see ``sample --keys`` /
+            ``--top``), recorded in the metadata; its ``fixed`` lists the keys left at their
+            config values.
 
     Returns:
         ``(table, meta)``: one column per key (integers as ``int64``) and the description
-        stored with the table (method, settings, names, bounds, integer keys, rationales).
+        stored with the table (method, settings, names, bounds, integer keys, rationales,
+        ``selection`` or ``None`` for the whole problem, ``fixed`` keys).
 
     Raises:
         SensitivityError: an unknown method or a bad ``n``.
@@ -217,6 +395,8 @@ def draw_sample(method: str, n: int | None = None, *, params: Sequence[Parameter
         "names": [p.key for p in params], "bounds": problem["bounds"],
         "integer": [p.key for p in params if p.integer],
         "parameters": [asdict(p) for p in params],
+        "selection": selection,
+        "fixed": list((selection or {}).get("fixed", [])),
     }
     if len(table) != expected_rows(method, n, len(params), second_order):  # pragma: no cover - SALib contract
         raise SensitivityError(f"SALib returned {len(table)} rows, expected "
@@ -372,16 +552,29 @@ def resolve_sample_path(recorded: str, sweep_dir: Path) -> Path:
     raise SensitivityError(f"the runs' sample table {recorded} is not found (give it with --sample)")
 
 
-def align(runs: Runs, sample: pd.DataFrame, meta: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The runs in sample order, with incomplete trajectories/blocks left out.
+def _numeric(values: pd.Series) -> pd.Series:
+    """A summary column as floats: booleans 0/1, anything that is not a number NaN."""
+    return pd.to_numeric(values.map(lambda v: float(v) if isinstance(v, bool) else v), errors="coerce")
+
+
+def align(runs: Runs, sample: pd.DataFrame,
+          meta: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The runs averaged over seeds per sample row, and those rows in sample order for the analysis.
 
     Checks that each run applied its sample row (the values in its ``config.yaml`` equal the
-    table's), so a sample redrawn after the sweep is caught.
+    table's), so a sample redrawn after the sweep is caught. The seeds of the sweep are every
+    seed found among its runs inside the sample; a row is complete when it has a run for each,
+    and a Morris trajectory or Saltelli block when all its rows are.
 
     Returns:
-        ``(aligned, counts)``: one row per sample row of a complete block, in sample order
-        (``sample_index`` and the summary figures); counts of runs used, duplicate runs,
-        runs outside the sample, and blocks complete / expected.
+        ``(points, aligned, counts)``. ``points``: one row per sample row with at least one
+        run — ``sample_index``, the sampled parameters, every numeric summary figure averaged
+        over the row's seeds (booleans as 0/1, so ``tipped`` is the share of seeds tipped; NaN
+        if the figure is missing in any seed), ``n_seeds`` and ``complete``. ``aligned``: the
+        complete rows of complete blocks, in sample order (the analysis' input). ``counts``:
+        runs used, duplicate runs (same row and seed; the last is kept), runs outside the
+        sample, ``seeds`` (sorted) and ``n_seeds``, sample rows with runs / with every seed /
+        expected, and blocks complete / expected.
 
     Raises:
         SensitivityError: a run's applied values differ from its sample row.
@@ -389,30 +582,54 @@ def align(runs: Runs, sample: pd.DataFrame, meta: dict[str, Any]) -> tuple[pd.Da
     idx = runs.table["sample_index"]
     inside = (idx >= 0) & (idx < len(sample))
     outside = int((~inside).sum())
-    t = runs.table[inside]
-    dup = int(t["sample_index"].duplicated().sum())
-    t = t.drop_duplicates("sample_index", keep="last").set_index("sample_index").sort_index()
+    t = runs.table[inside].copy()
+    t["seed"] = (pd.to_numeric(t["seed"], errors="coerce").fillna(-1).astype(np.int64)
+                 if "seed" in t.columns else np.int64(0))
+    dup = int(t.duplicated(["sample_index", "seed"]).sum())
+    t = t.drop_duplicates(["sample_index", "seed"], keep="last").sort_values(["sample_index", "seed"])
+    rows = t["sample_index"].to_numpy()
     for key in meta["names"]:
         if key not in t.columns:
             continue
-        want = sample[key].to_numpy()[t.index.to_numpy()]
+        want = sample[key].to_numpy()[rows]
         got = pd.to_numeric(t[key], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isclose(got, want.astype(float), rtol=1e-9, atol=1e-12)
         if bad.any():
-            i = int(t.index[bad][0])
-            raise SensitivityError(f"run for sample row {i} has {key}={got[bad][0]!r}, the sample has "
+            i, s = int(rows[bad][0]), int(t["seed"].to_numpy()[bad][0])
+            raise SensitivityError(f"run for sample row {i} (seed {s}) has {key}={got[bad][0]!r}, the sample has "
                                    f"{want[bad][0]!r}: the sample table changed after the sweep")
+    seeds = sorted(int(s) for s in set(t["seed"]))
+    n_seeds = len(seeds)
+    not_figures = {"run_dir", "sample_index", "sample_file", "scenario", "seed", *runs.parameters}
+    figures: dict[str, pd.Series] = {}
+    for c in t.columns:
+        if c in not_figures:
+            continue
+        v = _numeric(t[c])
+        if (v.notna() | t[c].isna()).all():  # numbers (or missing) in every run: a figure
+            figures[c] = v
+    num = pd.DataFrame(figures, index=t.index)
+    by_row = t["sample_index"]
+    mean = num.groupby(by_row).mean().mask(num.isna().groupby(by_row).any())
+    have = t.groupby("sample_index").size()
+    points = sample.loc[have.index, list(meta["names"])].copy()
+    points.index.name = "sample_index"
+    points = pd.concat([points, mean.drop(columns=[c for c in meta["names"] if c in mean.columns])], axis=1)
+    points["n_seeds"] = have.astype(np.int64)
     size = block_size(meta)
     n_blocks = len(sample) // size
-    present = np.zeros(len(sample), dtype=bool)
-    present[t.index.to_numpy()] = True
-    complete = present[: n_blocks * size].reshape(n_blocks, size).all(axis=1)
-    keep = np.repeat(complete, size)
-    rows = np.flatnonzero(keep)
-    aligned = t.loc[rows].reset_index()
-    counts = {"runs": len(t), "duplicates": dup, "outside_sample": outside,
-              "blocks_complete": int(complete.sum()), "blocks_expected": n_blocks}
-    return aligned, counts
+    full = np.zeros(len(sample), dtype=bool)
+    full[have.index[have.to_numpy() == n_seeds].to_numpy()] = True
+    complete = full[: n_blocks * size].reshape(n_blocks, size).all(axis=1)
+    used = np.zeros(len(sample), dtype=bool)
+    used[: n_blocks * size] = np.repeat(complete, size)
+    points["complete"] = used[points.index.to_numpy()]
+    points = points.reset_index()
+    aligned = points[points["complete"]].reset_index(drop=True)
+    counts = {"runs": len(t), "duplicates": dup, "outside_sample": outside, "seeds": seeds,
+              "n_seeds": n_seeds, "rows_with_runs": int(len(have)), "rows_complete": int(full.sum()),
+              "rows_expected": len(sample), "blocks_complete": int(complete.sum()), "blocks_expected": n_blocks}
+    return points, aligned, counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,14 +650,16 @@ def analyse(sample: pd.DataFrame, meta: dict[str, Any], aligned: pd.DataFrame,
     Args:
         sample: The sample table (for the Morris inputs).
         meta: Its description (:func:`read_sample`).
-        aligned: Runs in sample order, complete blocks only (:func:`align`).
+        aligned: Sample rows in sample order, complete blocks only, each output averaged over
+            the row's seeds, ``n_seeds`` of them (:func:`align`).
         outputs: Summary figures to analyse (booleans become 0/1); absent ones are skipped.
         seed: Seed of the bootstrap intervals (not 0: SALib's Sobol analysis reads 0 as "no seed").
 
     Returns:
         Columns ``method``, ``output``, ``parameter``, the method's indices
-        (:data:`INDEX_COLUMNS`), ``rank`` (1 = most important), ``n_runs``, ``n_blocks``,
-        ``note`` (why an output has no indices, e.g. it does not vary).
+        (:data:`INDEX_COLUMNS`), ``rank`` (1 = most important), ``n_rows`` (sample rows
+        used), ``n_seeds`` (per row), ``n_runs`` (their product), ``n_blocks``, ``note`` (why
+        an output has no indices, e.g. it does not vary).
     """
     from SALib.analyze import morris, sobol
 
@@ -453,12 +672,12 @@ def analyse(sample: pd.DataFrame, meta: dict[str, Any], aligned: pd.DataFrame,
     problem = {"num_vars": len(names), "names": names, "bounds": meta["bounds"]}
     size = block_size(meta)
     cols = INDEX_COLUMNS[method]
+    n_seeds = int(aligned["n_seeds"].max()) if "n_seeds" in aligned.columns and len(aligned) else 1
     rows: list[dict[str, Any]] = []
     for out in outputs:
         if out not in aligned.columns:
             continue
-        y_all = pd.to_numeric(aligned[out].map(lambda v: float(v) if isinstance(v, bool) else v),
-                              errors="coerce").to_numpy(dtype=float)
+        y_all = _numeric(aligned[out]).to_numpy(dtype=float)
         mask = _complete_blocks(y_all, size)
         y = y_all[mask]
         n_blocks = len(y) // size
@@ -467,7 +686,7 @@ def analyse(sample: pd.DataFrame, meta: dict[str, Any], aligned: pd.DataFrame,
         if n_blocks < 2:
             note = "fewer than two complete blocks"
         elif np.nanstd(y) == 0:
-            note = f"constant ({y[0]:g}) in every run"
+            note = f"constant ({y[0]:g}) in every sample row"
         else:
             if method == "morris":
                 x = sample.loc[aligned["sample_index"].to_numpy()[mask], names].to_numpy(dtype=float)
@@ -484,7 +703,8 @@ def analyse(sample: pd.DataFrame, meta: dict[str, Any], aligned: pd.DataFrame,
             row: dict[str, Any] = {"method": method, "output": out, "parameter": name}
             for c in cols:
                 row[c] = float(res[c][j]) if res else math.nan
-            row.update(rank=int(rank[j]) if res else None, n_runs=len(y), n_blocks=n_blocks, note=note)
+            row.update(rank=int(rank[j]) if res else None, n_rows=len(y), n_seeds=n_seeds,
+                       n_runs=len(y) * n_seeds, n_blocks=n_blocks, note=note)
             rows.append(row)
     if not rows:
         raise SensitivityError(f"none of the outputs {', '.join(outputs)} is in the runs' summaries")
@@ -537,15 +757,47 @@ def plot_indices(indices: pd.DataFrame, path: Path, title: str = "") -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _choose_parameters(args: argparse.Namespace) -> tuple[tuple[Parameter, ...], dict[str, Any] | None]:
+    """The parameters of ``sample``: all, ``--keys`` or ``--top N --from DIR``, and how chosen."""
+    if args.keys is not None and args.top is not None:
+        raise SensitivityError("give --keys or --top, not both")
+    if args.top is not None:
+        if args.from_dir is None:
+            raise SensitivityError("--top needs --from DIR (a Morris analysis directory with indices.csv)")
+        params, scores = top_parameters(args.from_dir, args.top)
+        selection: dict[str, Any] = {"by": "top", "top": args.top, "from": str(_indices_path(args.from_dir)),
+                                     "scores": scores}
+    elif args.from_dir is not None:
+        raise SensitivityError("--from needs --top N")
+    elif args.keys is not None:
+        params = select_parameters(args.keys.split(","))
+        selection = {"by": "keys"}
+    else:
+        return PARAMETERS, None
+    selection["keys"] = [p.key for p in params]
+    selection["fixed"] = [p.key for p in PARAMETERS if p not in params]
+    return params, selection
+
+
 def _sample_cmd(args: argparse.Namespace) -> None:
-    table, meta = draw_sample(args.method, args.n, seed=args.seed, num_levels=args.levels,
-                              second_order=args.second_order)
+    params, selection = _choose_parameters(args)
+    table, meta = draw_sample(args.method, args.n, params=params, seed=args.seed, num_levels=args.levels,
+                              second_order=args.second_order, selection=selection)
     out = Path(args.out) if args.out else DEFAULT_OUT[args.method]
     write_sample(table, meta, out)
     d = len(meta["names"])
     print(f"dmsim.sensitivity: {args.method} sample, n={meta['n']}, D={d}: {len(table)} rows -> {out}")
-    experiment = "discovery" if args.method == "lhs" else "sensitivity"
-    print(f"  sweep: python -m dmsim -m +experiment={experiment} hydra.sweep.dir=multirun/{experiment}_{args.method} "
+    if selection is not None:
+        how = (f"top {args.top} by Morris mu_star on any output in {selection['from']}" if selection["by"] == "top"
+               else "--keys")
+        print(f"  parameters ({how}): {', '.join(meta['names'])}; {len(meta['fixed'])} others at their config values")
+    if args.method == "lhs":
+        sweep = "+experiment=discovery"
+    elif args.method == "sobol":
+        sweep = "+experiment=sensitivity hydra.sweep.dir=multirun/sensitivity_sobol"
+    else:
+        sweep = "+experiment=sensitivity"
+    print(f"  sweep (each row once per seed of the experiment's seed sweep): python -m dmsim -m {sweep} "
           f"sample.file={out} sample.index='range(0,{len(table)})'")
 
 
@@ -567,33 +819,40 @@ def _analyse_cmd(args: argparse.Namespace) -> None:
     if args.method and args.method != meta["method"]:
         raise SensitivityError(f"--method {args.method} but {sample_path} is a {meta['method']} sample")
     runs = runs.with_parameters(meta["names"])
-    aligned, counts = align(runs, sample, meta)
+    points, aligned, counts = align(runs, sample, meta)
     skipped = len(runs.unfinished) + len(runs.unreadable)
+    unit = "trajectories" if meta["method"] == "morris" else "blocks"
+    seeds = ", ".join(str(s) for s in counts["seeds"])
     print(f"dmsim.sensitivity: {sweep}: {len(runs.table)} finished runs, {skipped} skipped "
           f"({len(runs.unfinished)} unfinished, {len(runs.unreadable)} unreadable); "
-          f"{counts['blocks_complete']}/{counts['blocks_expected']} complete "
-          f"{'trajectories' if meta['method'] == 'morris' else 'blocks'} of {block_size(meta)} runs"
+          f"{counts['n_seeds']} seed{'s' if counts['n_seeds'] != 1 else ''} per sample row ({seeds}); "
+          f"{counts['rows_complete']}/{counts['rows_expected']} sample rows with every seed"
+          + (f"; {counts['blocks_complete']}/{counts['blocks_expected']} complete {unit} of {block_size(meta)} rows"
+             if meta["method"] in INDEX_COLUMNS else "")
           + (f"; {counts['duplicates']} duplicate runs ignored" if counts["duplicates"] else "")
           + (f"; {counts['outside_sample']} runs outside the sample ignored" if counts["outside_sample"] else ""))
     out.mkdir(parents=True, exist_ok=True)
-    keep = ["sample_index", *[k for k in runs.parameters if k in runs.table.columns],
-            *[c for c in runs.table.columns if c not in runs.parameters and c not in ("sample_index", "run_dir")],
-            "run_dir"]
-    runs_out = runs.table[keep].sort_values("sample_index", kind="stable")
+    first = ("sample_index", "seed", "run_dir")
+    keep = ["sample_index", "seed", *[k for k in runs.parameters if k in runs.table.columns],
+            *[c for c in runs.table.columns if c not in runs.parameters and c not in first], "run_dir"]
+    runs_out = runs.table[[c for c in keep if c in runs.table.columns]]
+    runs_out = runs_out.sort_values([c for c in ("sample_index", "seed") if c in runs_out.columns], kind="stable")
     atomic_write(out / "runs.csv", lambda p: runs_out.to_csv(p, index=False, float_format="%.6g"))
+    atomic_write(out / "points.csv", lambda p: points.to_csv(p, index=False, float_format="%.6g"))
     if meta["method"] in INDEX_COLUMNS and counts["blocks_complete"] < 2:
         unit = "trajectories" if meta["method"] == "morris" else "Saltelli blocks"
-        raise SensitivityError(f"only {counts['blocks_complete']} complete {unit} of {block_size(meta)} runs in "
-                               f"{sweep} (need 2; {counts['blocks_expected']} expected): finish the sweep first")
+        raise SensitivityError(f"only {counts['blocks_complete']} complete {unit} of {block_size(meta)} rows x "
+                               f"{counts['n_seeds']} seeds in {sweep} (need 2; {counts['blocks_expected']} "
+                               "expected): finish the sweep first")
     if meta["method"] not in INDEX_COLUMNS:
-        print(f"  a {meta['method']} sample has no sensitivity indices; wrote {out / 'runs.csv'} "
+        print(f"  a {meta['method']} sample has no sensitivity indices; wrote {out / 'runs.csv'}, {out / 'points.csv'} "
               f"(scenario discovery: python -m dmsim.discovery {sweep})")
         return
     outputs = [o.strip() for o in args.outputs.split(",")] if args.outputs else list(OUTPUTS)
     indices = analyse(sample, meta, aligned, outputs, seed=args.seed)
     atomic_write(out / "indices.csv", lambda p: indices.to_csv(p, index=False, float_format="%.6g"))
-    n_used = int(indices["n_runs"].max())
-    title = (f"{meta['method'].capitalize()} sensitivity, {n_used} runs "
+    n_rows = int(indices["n_rows"].max())
+    title = (f"{meta['method'].capitalize()} sensitivity, {n_rows} sample rows x {counts['n_seeds']} seeds "
              f"({counts['blocks_complete']} {'trajectories' if meta['method'] == 'morris' else 'base points'})")
     atomic_write(out / "indices.png", lambda p: plot_indices(indices, p, title))
     for o in dict.fromkeys(indices["output"]):
@@ -605,7 +864,7 @@ def _analyse_cmd(args: argparse.Namespace) -> None:
         top = ", ".join(f"{r.parameter} {getattr(r, key):.3g}±{getattr(r, key + '_conf'):.2g}"
                         for r in d.head(3).itertuples())
         print(f"  {o} (by {key}): {top}")
-    print(f"  wrote {out / 'indices.csv'}, {out / 'indices.png'}, {out / 'runs.csv'}")
+    print(f"  wrote {out / 'indices.csv'}, {out / 'indices.png'}, {out / 'runs.csv'}, {out / 'points.csv'}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -621,6 +880,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--levels", type=int, default=MORRIS_LEVELS, help="Morris grid levels")
     s.add_argument("--second-order", action="store_true",
                    help="Sobol: also second-order indices (2D+2 runs per base point instead of D+2)")
+    s.add_argument("--keys", default=None, metavar="K1,K2,...",
+                   help="sample only these parameters (the others stay at their config values)")
+    s.add_argument("--top", type=int, default=None, metavar="N",
+                   help="sample only the N parameters with the largest Morris mu_star on any output (with --from)")
+    s.add_argument("--from", dest="from_dir", default=None, metavar="DIR",
+                   help="Morris analysis directory (its indices.csv) for --top, e.g. experiments/sensitivity/morris")
     a = sub.add_parser("analyse", aliases=["analyze"], help="sensitivity indices from a finished sweep")
     a.add_argument("sweep_dir")
     a.add_argument("--method", choices=("morris", "sobol"), default=None,

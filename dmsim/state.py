@@ -75,6 +75,7 @@ class WorkshopTable(Table):
     loss_months: np.ndarray = field(default_factory=lambda: _z(0, dtype=np.int32))
     entry_month: np.ndarray = field(default_factory=lambda: _z(0, dtype=np.int32))
     # Last month's results, read by decisions and metrics.
+    markup: np.ndarray = field(default_factory=lambda: _z(0, 0))  # (W, P) over unit cost, adapts to load
     units: np.ndarray = field(default_factory=lambda: _z(0, 0))  # (W, P) sold
     price_usd: np.ndarray = field(default_factory=lambda: _z(0, 0))  # (W, P)
     revenue_usd: np.ndarray = field(default_factory=lambda: _z(0))
@@ -84,7 +85,7 @@ class WorkshopTable(Table):
     def empty(cls, n_products: int, n_services: int) -> WorkshopTable:
         """A table with zero rows and the right trailing shapes."""
         t = cls()
-        for name in ("makes", "cum_units", "units", "price_usd"):
+        for name in ("makes", "cum_units", "markup", "units", "price_usd"):
             setattr(t, name, np.zeros((0, n_products), dtype=getattr(t, name).dtype))
         for name in ("mode", "provider", "aware"):
             setattr(t, name, np.zeros((0, n_services), dtype=getattr(t, name).dtype))
@@ -106,6 +107,9 @@ class ProviderTable(Table):
     clients: np.ndarray = field(default_factory=lambda: _z(0))
     fee_usd: np.ndarray = field(default_factory=lambda: _z(0))  # per client-month
     entry_month: np.ndarray = field(default_factory=lambda: _z(0, dtype=np.int32))
+    # Last month's fee revenue and running cost (USD): whether it pays its way without subsidy.
+    revenue_usd: np.ndarray = field(default_factory=lambda: _z(0))
+    cost_usd: np.ndarray = field(default_factory=lambda: _z(0))
 
 
 @dataclass

@@ -19,6 +19,7 @@ STREAM_IDS: dict[str, int] = {
     "providers": 5,  # provider entry (monthly)
     "awareness": 6,  # workshops learning of providers (monthly)
     "switching": 7,  # which workshops act on a sourcing review (monthly)
+    "outreach": 8,  # which workshops a new provider reaches (monthly)
 }
 
 

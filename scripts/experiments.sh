@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Re-run every committed experiment and refresh its tables and figures in experiments/.
-# About 35 minutes on a 2-core machine. Run after any change to the model: the stable sweep
-# directories in multirun/ are removed first, because a finished run is recognised by its
-# configuration, not by the code that produced it.
+# About 80 minutes on a 2-core machine: about 55 for the two-stage sensitivity analysis (2,656
+# runs of ~2.5 s each, two at a time) and 5 for discovery (256 runs). Run after any change to
+# the model: the stable sweep directories in multirun/ are removed first, because a finished run
+# is recognised by its configuration, not by the code that produced it.
 #   bash scripts/experiments.sh                 # all
 #   bash scripts/experiments.sh tipping_point   # some, by name
 set -euo pipefail
@@ -30,22 +31,30 @@ for name in "${names[@]}"; do
       $py -m dmsim -m +experiment=coordination_threshold network.service_pooling=0 workshops.initial=8,9,10 \
         network.coordination=1 hydra.sweep.dir=multirun/coordination_no_pooling ;;
     strategy_ranking) sweep "$name" --reference none ;;
-    sensitivity)
-      rm -rf multirun/sensitivity multirun/sensitivity_morris
-      $py -m dmsim -m +experiment=sensitivity
-      $py -m dmsim.sensitivity analyse multirun/sensitivity --method sobol --out experiments/sensitivity/sobol
-      $py -m dmsim -m +experiment=sensitivity hydra.sweep.dir=multirun/sensitivity_morris \
-        sample.file=experiments/sensitivity/sample_morris.parquet "sample.index=range(0,240)"
-      $py -m dmsim.sensitivity analyse multirun/sensitivity_morris --method morris \
-        --out experiments/sensitivity/morris ;;
-    discovery)
+    sensitivity)  # two stages (configs/experiment/sensitivity.yaml); samples redrawn with the default sampler seed
+      s=experiments/sensitivity
+      rm -rf multirun/sensitivity multirun/sensitivity_morris multirun/sensitivity_sobol
+      # 1. Morris screening of all 27 parameters: 20 x (27 + 1) = 560 rows x 2 seeds = 1120 runs
+      $py -m dmsim.sensitivity sample --method morris --out "$s/sample_morris.parquet"
+      $py -m dmsim -m +experiment=sensitivity sample.file="$s/sample_morris.parquet" "sample.index=range(0,560)"
+      $py -m dmsim.sensitivity analyse multirun/sensitivity --method morris --out "$s/morris"
+      # 2. Sobol' on the 10 with the largest mu*: 64 x (10 + 2) = 768 rows x 2 seeds = 1536 runs
+      $py -m dmsim.sensitivity sample --method sobol --top 10 --from "$s/morris" --out "$s/sample_sobol.parquet"
+      $py -m dmsim -m +experiment=sensitivity hydra.sweep.dir=multirun/sensitivity_sobol \
+        sample.file="$s/sample_sobol.parquet" "sample.index=range(0,768)"
+      $py -m dmsim.sensitivity analyse multirun/sensitivity_sobol --method sobol --out "$s/sobol" ;;
+    discovery)  # 256 LHS rows of the same 27 parameters, one seed each
       d=experiments/scenario_discovery
       rm -rf multirun/discovery
+      $py -m dmsim.sensitivity sample --method lhs --out "$d/sample_lhs.parquet"
       $py -m dmsim -m +experiment=discovery
       $py -m dmsim.sensitivity analyse multirun/discovery --out "$d"
       $py -m dmsim.discovery multirun/discovery --out "$d"
+      # Initial workshops over the analytic provider break-even n* in standard workshops (the same
+      # for all seven services): n* = 9.75 F_scale / (f_scale / 1.2 - 0.125 (1 - 0.5 coordination)),
+      # F = 9.75 f and m = 0.125 f (dmsim/config.py), provider margin 0.2, mesh pooling 0.5; 13.8 at scale 1.
       $py -m dmsim.discovery multirun/discovery --out "$d/derived" \
-        --derive 'initial_over_nstar=`workshops.initial` / (9.18 * `services.provider_fixed_cost_scale`)'
+        --derive 'initial_over_nstar=`workshops.initial` * (`services.internal_cost_scale` / 1.2 - 0.125 * (1 - 0.5 * `network.coordination`)) / (9.75 * `services.provider_fixed_cost_scale`)'
       $py -m dmsim.discovery multirun/discovery --invert --out "$d/not_tipped" ;;
     *) echo "experiments.sh: unknown experiment '$name'; known: ${all[*]}" >&2; exit 2 ;;
   esac

@@ -1,8 +1,11 @@
-"""A shared provider survives exactly when its clients reach the analytic n* (DESIGN.md §4).
+"""A shared provider survives exactly when its clients reach the analytic n* (docs/ODD.md §7.3).
 
 Homogeneous case: identical workshops that cannot exit, enter or grow; every one starts as a
 client of one certification provider, is aware of it, and reviews its sourcing monthly with
-no switching threshold. If the fee at n clients exceeds the in-house cost (n < n*), clients
+no switching threshold. Doing certification in-house is as good as the provider's
+(``services.internal_effect=1``) and every workshop makes the products institutions buy only
+certified (``product_variety=4``), so going without is never worth it: the choice is the fee
+against the in-house cost. If the fee at n clients exceeds the in-house cost (n < n*), clients
 leave and the provider runs out of cash; otherwise it keeps them.
 """
 
@@ -17,7 +20,7 @@ N_STAR = break_even_clients(F, M, F_INT, MARGIN)  # = 9000 / (440/1.2 - 50) = 28
 
 def survives(make_config, n: int, extra: tuple[str, ...] = ()) -> bool:
     cfg = make_config([*extra,
-        f"workshops.initial={n}", "steps=30", "seed=0",
+        f"workshops.initial={n}", "steps=30", "seed=0", "services.internal_effect=1", "product_variety=4",
         "services.certification.seeded_providers=1", "services.certification.initial_mode=shared",
         f"services.certification.provider_fixed_cost_usd_per_month={F}",
         f"services.certification.provider_marginal_cost_usd_per_month={M}",
@@ -27,12 +30,13 @@ def survives(make_config, n: int, extra: tuple[str, ...] = ()) -> bool:
         "services.switch_saving_threshold=0.0", "services.awareness_base_per_month=1.0",
         "services.provider_expectation_smoothing=1.0", "services.provider_entry_probability=0.0",
         "workshops.start_cash_months=1000", "workshops.exit_loss_months=1000",
-        "workshops.exit_negative_cash_months=1000", "workshops.entry_prospects_per_month=0",
+        "workshops.exit_negative_cash_months=1000", "workshops.entry_prospects_per_million_per_month=0",
         "workshops.max_capacity_hours_per_month=480", "workshops.payout_cash_months=1000",
         "output.dashboard=false",
     ])
     model = run(cfg).model
-    pv = model.pv
+    pv, ws = model.pv, model.ws
+    assert (ws.mode[: ws.n, 0] != 0).all()  # nobody went without certification
     return bool(pv.active[0] and pv.clients[0] > 0)
 
 

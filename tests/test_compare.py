@@ -245,7 +245,7 @@ def _strategy_table():
             luck = [0.0, 0.05, -0.05][seed]  # shared by all strategies of a seed
             rows.append({"scenario": "baseline", "strategy": name, "seed": seed, "public_spend_usd_total": spend,
                          "dm_market_share_final": 0.2 + luck + dm + 0.001 * seed * (name == "A"),
-                         "local_value_added_usd_total": 1e4 + 1e3 * luck + lva,
+                         "social_surplus_usd_total": 1e4 + 1e3 * luck + lva,
                          "consumer_surplus_usd_total": 2e4 + cs, "tipped": False})
     return pd.DataFrame(rows)
 
@@ -261,7 +261,7 @@ def test_strategy_ranking_on_a_synthetic_table():
     assert a["dm_market_share_final_per_usd"] == pytest.approx(0.101 / 100)
     assert b["dm_market_share_final_per_usd"] == pytest.approx(0.02 / 50)
     assert b["consumer_surplus_usd_total_per_usd"] == pytest.approx(400 / 50)
-    assert a["local_value_added_usd_total_per_usd"] == pytest.approx(1000 / 100)
+    assert a["social_surplus_usd_total_per_usd"] == pytest.approx(1000 / 100)
     assert math.isnan(c["dm_market_share_final_per_usd"])  # no extra spend: per-USD undefined
     assert (a["rank"], b["rank"]) == (1, 2) and pd.isna(c["rank"])
     # Same-seed luck cancels: B's DM-share gain is exactly 0.02 in every pair.
@@ -277,14 +277,14 @@ def test_strategy_ranking_on_a_synthetic_table():
 
 
 def _centralised_table():
-    """centralised, dm_local (spends 200k for +500k CS and +300k LVA) and dm_free (no spend, +100k CS)."""
+    """centralised, dm_local (spends 200k for +800k social surplus) and dm_free (no spend, +100k)."""
     spec = {"centralised": (0.0, 0.0, 0.0), "dm_local": (2e5, 5e5, 3e5), "dm_free": (0.0, 1e5, 0.0)}
     rows = []
     for name, (spend, cs, lva) in spec.items():
         for seed in range(4):
             rows.append({"scenario": name, "seed": seed, "public_spend_usd_total": spend,
-                         "consumer_surplus_usd_total": 1e6 * (1 + seed) + cs + 1e4 * seed * (name == "dm_local"),
-                         "local_value_added_usd_total": 5e5 + lva, "tipped": seed % 2 == 0})
+                         "social_surplus_usd_total": 1.5e6 + 1e6 * seed + cs + lva + 1e4 * seed * (name == "dm_local"),
+                         "tipped": seed % 2 == 0})
     return pd.DataFrame(rows)
 
 

@@ -1,4 +1,4 @@
-"""Every config key of DESIGN.md's public contract works as an override and reaches the model."""
+"""Every config key of the public contract (README) works as an override and reaches the model."""
 
 import pytest
 

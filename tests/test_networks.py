@@ -1,4 +1,4 @@
-"""The network types have their own mechanics (DESIGN.md §5)."""
+"""The network types have their own mechanics (docs/ODD.md §4, Collectives)."""
 
 import numpy as np
 import pytest

@@ -17,6 +17,7 @@ SMALL = ["region.buyer_groups=150", "region.institutions=8", "steps=24"]
 NO_EXITS = ["workshops.exit_negative_cash_months=1000", "workshops.exit_loss_months=1000"]
 MESH = ["network.type=mesh", "network.coordination=0.7"]
 SUBSIDY = ["policy.budget_usd=20000", "policy.provider_subsidy_share=0.5", "policy.provider_subsidy_months=12"]
+CROWDED = ["workshops.initial=8", "region.population=4000000"]  # orders exceed capacity from month 3
 
 CASES = {
     "baseline": ["workshops.initial=20"],
@@ -39,6 +40,16 @@ CASES = {
                         "services.certification.global_provider=true", "services.certification.initial_mode=global",
                         "services.marketing.global_provider=true", "services.marketing.initial_mode=global",
                         "services.design.initial_mode=none", "services.training.initial_mode=none"],
+    # Few workshops for many buyers: rationed buyers choose again among the workshops with
+    # hours left (round 2), and some are turned away twice.
+    "rationed": CROWDED,
+    # The same in a coordinated network: overflow to peers first, then round 2 in the room
+    # left after the peers' hours.
+    "rationed_mesh": [*CROWDED, *MESH],
+    # No marketing: workshops reach only buyers within marketing_reach_none_km.
+    "short_reach": ["workshops.initial=20", "services.marketing.initial_mode=none"],
+    # Institutions value local DM goods and weigh emissions: procurement preferences non-zero.
+    "responsible_procurement": ["+scenario=responsible_procurement", "workshops.initial=20"],
 }
 TABLES = ("ws", "pv", "sp", "bg")
 
@@ -92,6 +103,16 @@ class _Capture:
         sales = super().clear_market(price, unit, effects)
         self.rec["sales"] = sales
         self.rec["inclusive_value"] = self.inclusive_value.copy()
+        # Which branches the month exercised: second-round orders (hours ordered beyond the
+        # first round's), and index slots of active workshops beyond their marketing reach.
+        self.rec["round2_hours"] = float(sales.hours_ordered.sum() - (sales.ordered_units * unit.hours).sum())
+        reach = costs.reach_km(self, effects[:, costs.MARKETING])
+        active = self.ws.active[: self.ws.n]
+        beyond = 0
+        for rows, dist in zip(self.index.rows, self.index.dist_km, strict=True):
+            held = rows >= 0
+            beyond += int((held & active[np.maximum(rows, 0)] & (dist > reach[np.maximum(rows, 0)])).sum())
+        self.rec["beyond_reach"] = beyond
         return sales
 
     def settle(self, sales, unit, overhead_ws):
@@ -99,6 +120,10 @@ class _Capture:
         self.rec["books"] = self.books
         self.rec["flows"] = dict(self.ledger.flows)
         self.rec["cash"] = {t: getattr(self, t).cash_usd[: getattr(self, t).n].copy() for t in TABLES}
+        pv = self.pv
+        open_ = pv.active[: pv.n]  # a closed provider's fee is stale in the vectorised table
+        self.rec["providers"] = {name: getattr(pv, name)[: pv.n][open_].copy()
+                                 for name in ("fee_usd", "clients", "revenue_usd", "cost_usd")}
 
 
 class _VecCapture(_Capture, DMModel):
@@ -124,15 +149,17 @@ def _by_group(sales, per_unit, groups):
     return np.bincount(sales.pair_group, weights=sales.pair_units * per_unit, minlength=groups)
 
 
-LOCKSTEP = ("shared_services", "mesh", "mesh_mixed_logistics")
+LOCKSTEP = ("shared_services", "mesh", "mesh_mixed_logistics", "rationed_mesh", "short_reach",
+            "responsible_procurement")
 
 
-@pytest.mark.parametrize("overrides", [pytest.param(CASES[k], id=k) for k in LOCKSTEP])
-def test_phase_outputs_agree_month_by_month(make_config, overrides):
+@pytest.mark.parametrize("case", LOCKSTEP)
+def test_phase_outputs_agree_month_by_month(make_config, case):
     """Every phase's output, month by month: a failure names the month and the quantity."""
-    cfg = make_config([*SMALL, *overrides])
+    cfg = make_config([*SMALL, *CASES[case]])
     vec, ref = _VecCapture(cfg), _RefCapture(cfg)
-    subcontracted = 0.0
+    subcontracted = round2_hours = preference = 0.0
+    beyond_reach = 0
     for month in range(cfg.steps):
         vec.step()
         ref.step()
@@ -149,7 +176,8 @@ def test_phase_outputs_agree_month_by_month(make_config, overrides):
             _close(getattr(ua, name)[act], getattr(ub, name)[act], f"month {month}: unit.{name}")
         sa, sb = a["sales"], b["sales"]
         for name in ("units", "own_units", "hours_ordered", "hours_available", "hours_own", "hours_out", "hours_in",
-                     "import_units", "import_landed_usd", "import_emissions_kg", "potential_units", "surplus_usd"):
+                     "import_units", "import_landed_usd", "import_emissions_kg", "potential_units", "surplus_usd",
+                     "ordered_units", "preference_usd"):
             _close(getattr(sa, name), getattr(sb, name), f"month {month}: sales.{name}")
         g = vec.bg.n
         shape = (g, vec.ws.n, vec.n_products)
@@ -164,9 +192,20 @@ def test_phase_outputs_agree_month_by_month(make_config, overrides):
             assert b["flows"].get(key, 0.0) == pytest.approx(a["flows"].get(key, 0.0), rel=1e-9, abs=1e-6), (month, key)
         for t in TABLES:
             _close(a["cash"][t], b["cash"][t], f"month {month}: cash of {t}")
+        for name, value in a["providers"].items():
+            _close(value, b["providers"][name], f"month {month}: pv.{name}")
         subcontracted += float(sa.hours_out.sum())
+        round2_hours += b["round2_hours"]
+        beyond_reach += b["beyond_reach"]
+        preference += float(np.abs(sb.preference_usd).sum())
     if cfg.network.coordination > 0:
         assert subcontracted > 0, "the networked case should exercise overflow subcontracting"
+    if case.startswith("rationed"):
+        assert round2_hours > 0, "the crowded case should exercise the second round"
+    if case == "short_reach":
+        assert beyond_reach > 0, "some workshops should be out of reach of buyers that list them"
+    if case == "responsible_procurement":
+        assert preference > 0, "institutions' procurement preferences should be valued"
 
 
 def test_reference_uses_none_of_the_vectorised_hot_path(make_config, monkeypatch):
@@ -178,8 +217,8 @@ def test_reference_uses_none_of_the_vectorised_hot_path(make_config, monkeypatch
         raise AssertionError("the reference called a vectorised hot-path function")
 
     for mod, names in ((costs, ("provider_fees", "service_effects", "service_overhead", "material_price_index",
-                                "learning_factor", "unit_costs", "prices")),
-                       (market, ("nested_logit", "clear")),
+                                "learning_factor", "unit_costs", "prices", "reach_km")),
+                       (market, ("nested_logit", "clear", "_rechoose", "workshop_terms", "workshop_utility")),
                        (accounting, ("settle", "_settle_providers", "_provider_subsidies"))):
         for name in names:
             monkeypatch.setattr(mod, name, banned)

@@ -26,7 +26,8 @@ def test_global_services_are_bought_globally(results):
     ts = results["global_services"].timeseries
     assert ts["shared_service_share"].iloc[0] == 1.0
     m = results["global_services"].model
-    assert (m.pv.kind[: m.pv.n] == 1).all()  # only global providers at the start
+    at_start = m.pv.entry_month[: m.pv.n] == 0
+    assert at_start.sum() == 7 and (m.pv.kind[: m.pv.n][at_start] == 1).all()  # one global provider per service
 
 
 def test_big_push_spends_within_budget_and_stops(results):
@@ -44,13 +45,14 @@ def test_responsible_procurement_favours_local_for_institutions(results):
     assert resp > base
 
 
-def test_dm_lowers_emissions_and_landed_cost_against_centralised(results):
+def test_dm_raises_buyers_surplus_against_centralised(results):
+    """Buyers gain from a local option even where DM is dearer than the import: the surplus they
+    get (rationing-consistent) beats the centralised twin's."""
     c = results["centralised"].summary
-    for name in ("global_services", "big_push"):
+    for name in ("baseline", "global_services", "big_push"):
         s = results[name].summary
-        assert s["emissions_t_co2_total"] < c["emissions_t_co2_total"]
-        assert s["buyer_landed_cost_usd_mean_final"] < c["buyer_landed_cost_usd_mean_final"]
-        assert np.isfinite(s["consumer_surplus_usd_total"])
+        assert s["consumer_surplus_usd_total"] > c["consumer_surplus_usd_total"]
+        assert s["import_units_total"] < c["import_units_total"]
 
 
 def test_network_scenarios_tie_workshops_together(results):
@@ -60,18 +62,3 @@ def test_network_scenarios_tie_workshops_together(results):
     assert (plat.ws.network[: plat.ws.n] == 0).all()
     # Listing and coordination help the trapped workshops sell (same seed as baseline).
     assert results["platform"].summary["dm_units_total"] > results["baseline"].summary["dm_units_total"]
-
-
-def test_benefit_cost_against_the_centralised_twin(make_config):
-    cfg = make_config(["+scenario=big_push", "seed=2", "steps=36", "output.counterfactual=true",
-                       "output.dashboard=false"])
-    s = run(cfg).summary
-    twin = run(make_config(["+scenario=centralised", "seed=2", "steps=36", "output.dashboard=false"])).summary
-    benefit = (s["consumer_surplus_usd_total"] + s["local_value_added_usd_total"]
-               - twin["consumer_surplus_usd_total"] - twin["local_value_added_usd_total"])
-    assert s["benefit_vs_centralised_usd"] == pytest.approx(benefit)
-    assert s["public_cost_vs_centralised_usd"] == pytest.approx(s["public_spend_usd_total"]) and s[
-        "public_cost_vs_centralised_usd"] > 0
-    assert s["benefit_cost_ratio"] == pytest.approx(benefit / s["public_spend_usd_total"])
-    assert s["emissions_saved_vs_centralised_t_co2"] == pytest.approx(
-        twin["emissions_t_co2_total"] - s["emissions_t_co2_total"])
