@@ -16,6 +16,7 @@ providers exist, the same plan can pass — both sides of the loop can tip.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,22 +43,22 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Plan:
-    """A prospect's business plan at a site (per month; USD, units, hours)."""
+class Plans:
+    """Business plans of k prospects (per month; USD, units, hours), one row each."""
 
-    profit_usd: float
-    units: np.ndarray  # (P,) predicted units sold
-    units_institution: np.ndarray  # (P,) of which to institutions
-    price_usd: np.ndarray  # (P,)
-    variable_usd: np.ndarray  # (P,) material and labour per unit
-    delivery_usd: np.ndarray  # (P,) delivery per unit its buyers pay
-    hours: np.ndarray  # (P,) production hours per unit
-    material_usd: float  # material spend
-    effects: np.ndarray  # (S,) service effects of its sourcing
+    profit_usd: np.ndarray  # (k,)
+    units: np.ndarray  # (k, P) predicted units sold
+    units_institution: np.ndarray  # (k, P) of which to institutions
+    price_usd: np.ndarray  # (k, P)
+    variable_usd: np.ndarray  # (k, P) material and labour per unit
+    delivery_usd: np.ndarray  # (k, P) delivery per unit its buyers pay
+    hours: np.ndarray  # (k, P) production hours per unit
+    material_usd: np.ndarray  # (k,) material spend
+    effects: np.ndarray  # (k, S) service effects of its sourcing
 
 
 def _plan_effects(model: DMModel, mode: np.ndarray, prov: np.ndarray) -> np.ndarray:
-    """Service effects (S,) of a standard-size newcomer with the given sourcing."""
+    """Service effects (k, S) of standard-size newcomers with the given sourcing (k, S)."""
     fit = np.where(prov >= 0, model.pv.fit[np.maximum(prov, 0)], 0.0) if model.pv.n else np.zeros(mode.shape)
     inside = float(internal_effect(model, np.array([model.cfg.workshops.capacity_hours_per_month]))[0])
     return np.where(mode == MODE_INTERNAL, inside,
@@ -80,12 +81,13 @@ def loan_rate(model: DMModel, finance_effect: np.ndarray | float) -> np.ndarray 
     return fin.informal_rate_per_year - finance_effect * (fin.informal_rate_per_year - fin.formal_rate_per_year)
 
 
-def start_up_annuity(model: DMModel, finance_effect: float) -> float:
-    """Monthly payment on a newcomer's equipment loan (USD), see ``DMModel.finance_equipment``."""
+def start_up_annuity(model: DMModel, finance_effect: np.ndarray) -> np.ndarray:
+    """Monthly payment on newcomers' equipment loans (USD), see ``DMModel.finance_equipment``."""
     wc = model.cfg.workshops
     loan = wc.loan_share * wc.capex_usd_per_hour_capacity * wc.capacity_hours_per_month
-    r = float(loan_rate(model, finance_effect)) / 12.0
-    return loan * r / (1 - (1 + r) ** -wc.loan_term_months) if r > 0 else loan / wc.loan_term_months
+    r = np.asarray(loan_rate(model, finance_effect), dtype=float) / 12.0
+    safe = np.where(r > 0, r, 1.0)
+    return np.where(r > 0, loan * safe / (1 - (1 + safe) ** -wc.loan_term_months), loan / wc.loan_term_months)
 
 
 def entry_know_how(model: DMModel) -> np.ndarray:
@@ -97,86 +99,135 @@ def entry_know_how(model: DMModel) -> np.ndarray:
     return model.cfg.learning.spillover_entry * mean
 
 
-def business_plan(model: DMModel, x: float, y: float, makes: np.ndarray, mode: np.ndarray,
-                  prov: np.ndarray, know_how: np.ndarray) -> Plan:
-    """A prospect's predicted month at site (x, y) km, from last month's market."""
+def visibility_horizon(model: DMModel) -> np.ndarray:
+    """How near a newcomer must be to a buyer group to be among its k nearest makers, (P, G) km.
+
+    The distance of the farthest active maker in the group's list, or infinity where the list
+    has a free slot or a closed workshop's (an entrant takes that slot: ``NeighbourIndex.insert``).
+    """
+    idx = model.index
+    active = model.ws.active[: model.ws.n]
+    out = []
+    for p in range(model.n_products):
+        r0 = idx.rows0[p]
+        live = idx.slot[p] & (active[r0] if active.size else False)
+        out.append(np.where(live.all(axis=0), np.where(live, idx.dist0_km[p], 0.0).max(axis=0, initial=0.0),
+                            np.inf))
+    return np.array(out) if out else np.zeros((0, model.bg.n))
+
+
+@dataclass
+class Catchments:
+    """The buyer groups around k sites: one row per (site, group) pair within the delivery reach."""
+
+    site: np.ndarray  # (n,) which site
+    group: np.ndarray  # (n,) buyer group row
+    dist_km: np.ndarray  # (n,)
+    visible: np.ndarray  # (P, n) a newcomer there would be among the group's k nearest makers
+
+
+def catchments(model: DMModel, x: np.ndarray, y: np.ndarray) -> Catchments:
+    """Buyer groups within ``delivery_reach_km`` of each site (x, y) km, and where a newcomer would be seen."""
+    lists = model.index.tree.query_ball_point(np.column_stack([x, y]), model.cfg.workshops.delivery_reach_km,
+                                              return_sorted=True)
+    sizes = np.fromiter((len(lst) for lst in lists), dtype=np.int64, count=len(lists))
+    site = np.repeat(np.arange(len(lists)), sizes)
+    group = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(sizes.sum()))
+    dist = np.hypot(model.bg.x_km[group] - x[site], model.bg.y_km[group] - y[site])
+    horizon = visibility_horizon(model)
+    visible = dist[None, :] < horizon[:, group] if horizon.size else np.ones((model.n_products, group.size), bool)
+    keep = visible.any(axis=0)  # groups that see k nearer makers of every product drop out here
+    return Catchments(site[keep], group[keep], dist[keep], visible[:, keep])
+
+
+def business_plans(model: DMModel, x: np.ndarray, y: np.ndarray, makes: np.ndarray, mode: np.ndarray,
+                   prov: np.ndarray, know_how: np.ndarray, around: Catchments) -> Plans:
+    """Prospects' predicted month at sites (x, y) km, (k,) each, from last month's market.
+
+    Each prospect is judged alone against last month's market, so the k plans are computed
+    together: every (prospect, buyer group) pair within its marketing reach where it would be
+    among the group's k nearest makers (``around``, :func:`catchments`) at once.
+    """
     cfg = model.cfg
     wc = cfg.workshops
     sc = cfg.services
+    k, n_p = makes.shape
     eff = _plan_effects(model, mode, prov)
     cap = wc.capacity_hours_per_month
     planned = wc.initial_utilisation * cap
     b = -np.log2(cfg.learning.progress_ratio)
-    hours = (model.labour_hours * (1.0 + sc.training_labour_penalty * (1.0 - eff[TRAINING]))
-             * (1.0 + know_how / cfg.learning.q0_units) ** (-b))
-    fee = model.pv.fee_usd[np.maximum(prov, 0)] if model.pv.n else np.zeros(len(SERVICES))
-    overhead = float(np.where(mode == MODE_INTERNAL, model.internal_cost_usd,
-                              np.where((mode == MODE_SHARED) | (mode == MODE_GLOBAL), fee, 0.0)).sum())
-    if mode[DESIGN] == MODE_SHARED:
-        design = -sc.design_shared_setup_saving
-    else:
-        design = sc.design_setup_penalty * (1 - eff[DESIGN])
-    fixed = (wc.setup_usd_per_month_per_product * makes.sum() * (1 + design) + wc.fixed_cost_usd_per_month
-             + start_up_annuity(model, eff[FINANCE]) + float(equipment_wear_usd(model, np.array([cap]))[0]))
+    hours = (model.labour_hours[None, :] * (1.0 + sc.training_labour_penalty * (1.0 - eff[:, TRAINING]))[:, None]
+             * ((1.0 + know_how / cfg.learning.q0_units) ** (-b))[None, :])
+    fee = model.pv.fee_usd[np.maximum(prov, 0)] if model.pv.n else np.zeros(mode.shape)
+    overhead = np.where(mode == MODE_INTERNAL, model.internal_cost_usd[None, :],
+                        np.where((mode == MODE_SHARED) | (mode == MODE_GLOBAL), fee, 0.0)).sum(axis=1)
+    design = np.where(mode[:, DESIGN] == MODE_SHARED, -sc.design_shared_setup_saving,
+                      sc.design_setup_penalty * (1 - eff[:, DESIGN]))
+    fixed = (wc.setup_usd_per_month_per_product * makes.sum(axis=1) * (1 + design) + wc.fixed_cost_usd_per_month
+             + start_up_annuity(model, eff[:, FINANCE]) + equipment_wear_usd(model, np.full(k, cap)))
     pi = _newcomer_material_index(model)
-    variable = model.material_usd * pi + hours * cfg.labour.wage_usd_per_hour
-    cost = variable + (fixed + overhead) * hours / planned
+    variable = model.material_usd[None, :] * pi + hours * cfg.labour.wage_usd_per_hour
+    cost = variable + (fixed + overhead)[:, None] * hours / planned
     price = cost * (1 + wc.markup)
-    n_p = model.n_products
-    units, units_inst, delivery = np.zeros(n_p), np.zeros(n_p), np.zeros(n_p)
-    # Orders: add the prospect to the DM nest of every group within reach.
+    units, units_inst, delivered = np.zeros((k, n_p)), np.zeros((k, n_p)), np.zeros((k, n_p))
+    # Orders: add each prospect to the DM nest of every group within its reach.
     buyers = model.buyer_terms
-    reach = float(reach_km(model, eff[MARKETING]))
-    near = np.asarray(model.index.tree.query_ball_point([x, y], reach), dtype=np.int64)
-    if near.size:
-        terms = workshop_terms(model, eff[None, :], np.array([x]), np.array([y]),
-                               np.array([model.cfg.network.type == "platform"]))
-        dist = np.hypot(model.bg.x_km[near] - x, model.bg.y_km[near] - y)[:, None]
+    reach = reach_km(model, eff[:, MARKETING])
+    in_reach = around.dist_km <= reach[around.site]
+    if in_reach.any():
+        who, near, dist = around.site[in_reach], around.group[in_reach], around.dist_km[in_reach]
+        visible = around.visible[:, in_reach]
+        terms = workshop_terms(model, eff, x, y, np.full(k, model.cfg.network.type == "platform"))
         rho = cfg.market.nest_rho
         inst = buyers.institution[near]
-        for p in np.flatnonzero(makes):
-            u, deliv, _ = workshop_utility(model, buyers, terms, int(p), near, np.zeros((near.size, 1), dtype=np.int64),
-                                           np.full((near.size, 1), price[p]), dist)
+        for p in range(n_p):
+            sel = makes[who, p] & visible[p]
+            if not sel.any():
+                continue
+            g, i = near[sel], who[sel]
+            u, deliv, _ = workshop_utility(model, buyers, terms, p, g, i[:, None], price[i, p][:, None],
+                                           dist[sel][:, None])
             u = u[:, 0]
             if model.requires_cert[p]:
-                u = np.where(inst & ~terms.certified[0], -np.inf, u)
-            iv_old = model.inclusive_value[near, p]
+                u = np.where(inst[sel] & ~terms.certified[i], -np.inf, u)
+            iv_old = model.inclusive_value[g, p]
             iv_new = rho * np.logaddexp(iv_old / rho, u / rho)
-            u0 = buyers.u_import[near, p]
+            u0 = buyers.u_import[g, p]
             top = np.maximum(np.maximum(iv_new, u0), 0.0)
             p_nest = np.exp(iv_new - top) / (np.exp(iv_new - top) + np.exp(u0 - top) + np.exp(-top))
             within = np.where(np.isfinite(u), np.exp((u - np.where(np.isfinite(iv_new), iv_new, 0.0)) / rho), 0.0)
-            got = model.bg.potential_units[near, p] * p_nest * within
-            units[p] = float(got.sum())
-            units_inst[p] = float(got[inst].sum())
-            delivery[p] = float((got * deliv[:, 0]).sum() / units[p]) if units[p] > 0 else 0.0
-    avail = cap * (1 - sc.maintenance_downtime * (1 - eff[MAINTENANCE]))
-    used = float((units * hours).sum())
-    if used > avail:
-        units *= avail / used
-        units_inst *= avail / used
+            got = model.bg.potential_units[g, p] * p_nest * within
+            units[:, p] = np.bincount(i, weights=got, minlength=k)
+            units_inst[:, p] = np.bincount(i, weights=got * inst[sel], minlength=k)
+            delivered[:, p] = np.bincount(i, weights=got * deliv[:, 0], minlength=k)
+    delivery = np.where(units > 0, delivered / np.maximum(units, 1e-12), 0.0)
+    avail = cap * (1 - sc.maintenance_downtime * (1 - eff[:, MAINTENANCE]))
+    used = (units * hours).sum(axis=1)
+    squeeze = np.where(used > avail, avail / np.maximum(used, 1e-12), 1.0)[:, None]
+    units *= squeeze
+    units_inst *= squeeze
     commission = cfg.network.platform_commission if cfg.network.type == "platform" else 0.0
-    profit = float((units * (price * (1 - commission) - variable)).sum() - fixed - overhead)
-    return Plan(profit_usd=profit, units=units, units_institution=units_inst, price_usd=price,
-                variable_usd=variable, delivery_usd=delivery, hours=hours,
-                material_usd=float((units * model.material_usd).sum() * pi), effects=eff)
+    profit = (units * (price * (1 - commission) - variable)).sum(axis=1) - fixed - overhead
+    return Plans(profit_usd=profit, units=units, units_institution=units_inst, price_usd=price,
+                 variable_usd=variable, delivery_usd=delivery, hours=hours,
+                 material_usd=(units * model.material_usd[None, :]).sum(axis=1) * pi, effects=eff)
 
 
-def plan_sourcing(model: DMModel, plan: Plan, x: float, y: float, makes: np.ndarray, mode: np.ndarray,
-                  aware: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sourcing a prospect would choose given a first plan: the best option per service, (S,) each."""
-    cap = model.cfg.workshops.capacity_hours_per_month
+def plan_sourcing(model: DMModel, plans: Plans, x: np.ndarray, y: np.ndarray, makes: np.ndarray,
+                  mode: np.ndarray, aware: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sourcing prospects would choose given first plans: the best option per service, (k, S) each."""
+    k = makes.shape[0]
+    cap = np.full(k, model.cfg.workshops.capacity_hours_per_month)
+    hours = (plans.units * plans.hours).sum(axis=1)
     pos = Position(
-        units=plan.units[None, :], units_institution=plan.units_institution[None, :],
-        margin_usd=(plan.price_usd - plan.variable_usd)[None, :], delivery_usd=plan.delivery_usd[None, :],
-        hours_ordered=np.array([float((plan.units * plan.hours).sum())]), capacity_hours=np.array([cap]),
-        labour_usd=np.array([float((plan.units * plan.hours).sum()) * model.cfg.labour.wage_usd_per_hour]),
-        lines=np.array([makes.sum()]), loan_base_usd=np.zeros(1), material_usd=np.array([plan.material_usd]),
-        effects=plan.effects[None, :], mode=mode[None, :], x_km=np.array([x]), y_km=np.array([y]),
+        units=plans.units, units_institution=plans.units_institution,
+        margin_usd=plans.price_usd - plans.variable_usd, delivery_usd=plans.delivery_usd,
+        hours_ordered=hours, capacity_hours=cap, labour_usd=hours * model.cfg.labour.wage_usd_per_hour,
+        lines=makes.sum(axis=1), loan_base_usd=np.zeros(k), material_usd=plans.material_usd,
+        effects=plans.effects, mode=mode, x_km=x, y_km=y,
     )
-    new_mode, new_prov, _ = best_sourcing(model, pos, np.full((1, len(SERVICES)), -1), aware[None, :],
-                                          model.institution_ratio)
-    return new_mode[0], new_prov[0]
+    new_mode, new_prov, _ = best_sourcing(model, pos, np.full(mode.shape, -1), aware, model.institution_ratio)
+    return new_mode, new_prov
 
 
 def workshop_entry(model: DMModel) -> None:
@@ -208,16 +259,12 @@ def workshop_entry(model: DMModel) -> None:
         if loc.size:
             aware[:, s] = draws[:, s] < heads[loc].sum() / n_inc
     know_how = entry_know_how(model)
-    start = np.full(n_s, MODE_INTERNAL, dtype=np.int8)
-    no_provider = np.full(n_s, -1)
-    go = np.zeros(k, dtype=bool)
-    modes = np.zeros((k, n_s), dtype=np.int8)
-    provs = np.full((k, n_s), -1)
-    for i in range(k):
-        first = business_plan(model, x[i], y[i], makes[i], start, no_provider, know_how)
-        modes[i], provs[i] = plan_sourcing(model, first, x[i], y[i], makes[i], start, aware[i])
-        plan = business_plan(model, x[i], y[i], makes[i], modes[i], provs[i], know_how)
-        go[i] = plan.profit_usd >= wc.entry_profit_reference_usd_per_month
+    start = np.full((k, n_s), MODE_INTERNAL, dtype=np.int8)
+    around = catchments(model, x, y)
+    first = business_plans(model, x, y, makes, start, np.full((k, n_s), -1), know_how, around)
+    modes, provs = plan_sourcing(model, first, x, y, makes, start, aware)
+    plans = business_plans(model, x, y, makes, modes, provs, know_how, around)
+    go = plans.profit_usd >= wc.entry_profit_reference_usd_per_month
     if not go.any():
         return
     rows = model.add_workshops(x[go], y[go], rng, makes=makes[go],
@@ -225,8 +272,7 @@ def workshop_entry(model: DMModel) -> None:
     ws.aware[rows] = aware[go]
     ws.mode[rows] = modes[go]
     ws.provider[rows] = provs[go]
-    effects = np.array([_plan_effects(model, modes[i], provs[i])[FINANCE] for i in np.flatnonzero(go)])
-    model.finance_equipment(rows, loan_rate(model, effects), np.full(rows.size, wc.loan_term_months))
+    model.finance_equipment(rows, loan_rate(model, plans.effects[go, FINANCE]), np.full(rows.size, wc.loan_term_months))
     if model.pv.n:
         model.pv.clients[: model.pv.n] = model.count_clients()
     model.entries += int(go.sum())

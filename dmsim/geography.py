@@ -167,7 +167,9 @@ class NeighbourIndex:
 
     def _derive(self) -> None:
         self.slot = [r >= 0 for r in self.rows_kg]
-        self.rows0 = [np.maximum(r, 0).astype(np.int32) for r in self.rows_kg]  # half the gather traffic
+        # np.intp: np.take converts narrower indices on every call (measured 5.6 against 1.6 ms
+        # for a (8, 103,000) gather from 10,000 workshops).
+        self.rows0 = [np.maximum(r, 0).astype(np.intp) for r in self.rows_kg]
         self.dist0_km = [np.where(s, d, 0.0) for s, d in zip(self.slot, self.dist_kg, strict=True)]
         p, g, k = len(self.rows_kg), self.buyer_xy.shape[0], self.k
         self.link_ws = np.stack(self.rows0).ravel() if p else np.zeros(0, dtype=np.int64)

@@ -90,7 +90,7 @@ class Sales:
     pair_product: np.ndarray
     pair_units: np.ndarray
     pair_delivery_usd: np.ndarray  # per unit
-    pair_emissions_kg: np.ndarray  # per unit
+    pair_emissions_kg: np.ndarray | None  # per unit; None where only the total was needed
     import_units: np.ndarray  # (G, P)
     import_landed_usd: np.ndarray  # (G, P) per unit
     import_emissions_kg: np.ndarray  # (G, P) per unit
@@ -98,6 +98,7 @@ class Sales:
     surplus_usd: np.ndarray  # (G, P) consumer surplus over not buying, on what buyers got
     ordered_units: np.ndarray  # (W, P) first choices: units buyers asked each workshop for
     preference_usd: np.ndarray  # (G, P) value of procurement preferences on what was bought
+    dm_emissions_kg: float | None = None  # transport CO2 of the DM units sold; from the links if None
     pair_price_usd: np.ndarray | None = None  # per unit; gathered from workshop prices if None
     group_units: np.ndarray | None = None  # (G,) DM units bought per group; summed if None
     dense_shape: tuple[int, int, int] | None = None  # (P, K, G) when links fill the whole index
@@ -113,6 +114,12 @@ class Sales:
         if self.dense_shape is not None:  # links laid out (P, K, G): a reshape, no scatter
             return values.reshape(self.dense_shape).sum(axis=(0, 1))
         return np.bincount(self.pair_group, weights=values, minlength=self.potential_units.shape[0])
+
+    def dm_emissions(self) -> float:
+        """Transport CO2 of the DM units sold this month (kg): material inbound and delivery."""
+        if self.dm_emissions_kg is None:
+            self.dm_emissions_kg = float(np.dot(self.pair_units, self.pair_emissions_kg))
+        return self.dm_emissions_kg
 
     def units_by_group(self) -> np.ndarray:
         """DM units bought by each buyer group this month, (G,)."""
@@ -277,6 +284,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     lam_on = bool(np.any(buyers.local_pref))
     phi_on = bool(np.any(buyers.emissions_weight))
     short_reach = bool(np.any(terms.reach_km[active] < idx.reach_km))  # else the index's reach is everyone's
+    reach_open = np.where(active, terms.reach_km, -1.0)
     orders = []
     choices = []
     ordered_units = np.zeros((nw, p_n))
@@ -291,21 +299,23 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
             orders.append((r0, ch.workshop))
             choices.append(ch)
             continue
-        valid = idx.slot[p] & active[r0]
+        if short_reach:  # one gather for both: closed workshops reach nobody
+            valid = idx.slot[p] & (dist <= reach_open[r0])
+        else:
+            valid = idx.slot[p] & active[r0]
         if model.requires_cert[p]:
             valid &= ~institution[None, :] | terms.certified[r0]
-        if short_reach:
-            valid &= dist <= terms.reach_km[r0]
         price_l = links["price"][p]
         np.take(np.ascontiguousarray(price[:, p]), r0, out=price_l)
         delivery = links["delivery"][p]
         np.take(terms.delivery_rate, r0, out=delivery)
         delivery *= dist
         delivery *= model.import_price_usd[p]
-        em = links["emissions"][p]
-        np.take(terms.inbound_kg_per_kg, r0, out=em)
-        em += road * dist
-        em *= model.weight_kg[p] / 1000.0
+        if phi_on:  # per-link emissions enter utility; otherwise only their total is needed (below)
+            em = links["emissions"][p]
+            np.take(terms.inbound_kg_per_kg, r0, out=em)
+            em += road * dist
+            em *= model.weight_kg[p] / 1000.0
         u = links["utility"][p]
         np.subtract(model.valuation_usd[p], price_l, out=u)
         u -= delivery
@@ -415,13 +425,20 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         for p in range(p_n):
             got = links["units"][p]
             dm_units = got.sum(axis=0)
-            em_dm = (got * links["emissions"][p]).sum(axis=0)
+            em_dm = (got * links["emissions"][p]).sum(axis=0) if phi_on else 0.0
             pref = (buyers.local_pref * dm_units
                     - buyers.emissions_weight * (em_dm + import_units[:, p] * buyers.import_emissions_kg[:, p]))
             preference[:, p] = pref / alpha[:, p]
         surplus -= preference
 
     units = ordered_units * served[:, None] + ordered2 * fill2[:, None]
+    # DM transport emissions (kg CO2): inbound material to each workshop, then delivery.
+    if phi_on:
+        dm_emissions = float(np.dot(links["units"].ravel(), links["emissions"].ravel()))
+    else:
+        kg_t = model.weight_kg / 1000.0
+        delivered_km = [float(np.vdot(links["units"][p], idx.dist0_km[p])) if nw else 0.0 for p in range(p_n)]
+        dm_emissions = float(terms.inbound_kg_per_kg @ units @ kg_t) + road * float(np.dot(kg_t, delivered_km))
     own_units = ordered_units * fill[:, None] + ordered2 * fill2[:, None]
     hours_own = hours_ordered * fill + hours2 * fill2
     return Sales(
@@ -430,10 +447,10 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         hours_in=hours_in,
         pair_group=idx.link_group, pair_ws=idx.link_ws, pair_product=idx.link_product,
         pair_units=links["units"].ravel(), pair_delivery_usd=links["delivery"].ravel(),
-        pair_emissions_kg=links["emissions"].ravel(), pair_price_usd=links["price"].ravel(),
+        pair_emissions_kg=links["emissions"].ravel() if phi_on else None, pair_price_usd=links["price"].ravel(),
         group_units=group_units, dense_shape=links["units"].shape,
         import_units=import_units, import_landed_usd=buyers.import_landed_usd,
         import_emissions_kg=buyers.import_emissions_kg,
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,
-        ordered_units=ordered_units, preference_usd=preference,
+        ordered_units=ordered_units, preference_usd=preference, dm_emissions_kg=dm_emissions,
     )

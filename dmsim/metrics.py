@@ -143,8 +143,8 @@ class MetricsRecorder:
         row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
         row["consumer_surplus_usd"] = float(sales.surplus_usd.sum())
         row["procurement_preference_usd"] = float(sales.preference_usd.sum())
-        em = float(np.dot(sales.pair_units, sales.pair_emissions_kg)
-                   + np.einsum("gp,gp->", sales.import_units, sales.import_emissions_kg)) / 1000.0
+        imports_kg = float(np.einsum("gp,gp->", sales.import_units, sales.import_emissions_kg))
+        em = (sales.dm_emissions() + imports_kg) / 1000.0
         row["emissions_t_co2"] = em
         row["public_spend_usd"] = m.public_spend_month
         row["strategy_cost_usd"] = float(sum(m.strategy_cost_month.values()))

@@ -82,8 +82,16 @@ def position(model: DMModel, sales: Sales, unit: UnitCosts, effects: np.ndarray,
     nw, p_n = sales.units.shape
     key = sales.pair_ws * p_n + sales.pair_product
     inst = model.bg.segment[: model.bg.n] == 1
-    units_inst = np.bincount(key, weights=sales.pair_units * inst[sales.pair_group],
-                             minlength=nw * p_n).reshape(nw, p_n)
+    first = int(np.argmax(inst)) if inst.any() else inst.size
+    if sales.dense_shape is not None and inst[first:].all():
+        # Institutions are the last groups: in the (P, K, G) layout their links are one slice.
+        shape = sales.dense_shape
+        units_inst = np.bincount(key.reshape(shape)[:, :, first:].ravel(),
+                                 weights=sales.pair_units.reshape(shape)[:, :, first:].ravel(),
+                                 minlength=nw * p_n).reshape(nw, p_n)
+    else:
+        units_inst = np.bincount(key, weights=sales.pair_units * inst[sales.pair_group],
+                                 minlength=nw * p_n).reshape(nw, p_n)
     delivered = np.bincount(key, weights=sales.pair_units * sales.pair_delivery_usd,
                             minlength=nw * p_n).reshape(nw, p_n)
     # Valued at the volume the workshop expects (smoothed hours sold) with last month's mix, so
