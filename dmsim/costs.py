@@ -21,6 +21,30 @@ CERT, DESIGN, LOGISTICS, MARKETING, FINANCE, MAINTENANCE, TRAINING = range(len(S
 MAX_MARKUP = 5.0  # the schema's bound on workshops.markup: prices never exceed 6 × unit cost
 
 
+def loan_rate(model: DMModel, finance_effect: np.ndarray | float) -> np.ndarray:
+    """Interest rate per year on new loans: from the informal to the formal rate with finance's effect."""
+    fin = model.cfg.finance
+    return np.asarray(fin.informal_rate_per_year - finance_effect * (fin.informal_rate_per_year
+                                                                     - fin.formal_rate_per_year), dtype=float)
+
+
+def annuity(principal: np.ndarray | float, rate_per_year: np.ndarray | float, months: int) -> np.ndarray:
+    """Monthly payment that repays ``principal`` (USD) with interest over ``months``."""
+    r = np.asarray(rate_per_year, dtype=float) / 12.0
+    safe = np.where(r > 0, r, 1.0)
+    return np.where(r > 0, principal * safe / (1 - (1 + safe) ** -months), principal / months)
+
+
+def client_size(model: DMModel, capacity_hours: np.ndarray) -> np.ndarray:
+    """Service needs of workshops of the given capacity relative to a standard one (z, dimensionless).
+
+    ``(capacity / standard capacity) ** internal_scale_elasticity``: a bigger workshop needs more
+    of each service, less than proportionally; in-house costs and fees scale with it.
+    """
+    base = model.cfg.workshops.capacity_hours_per_month
+    return (np.asarray(capacity_hours) / base) ** model.cfg.services.internal_scale_elasticity
+
+
 def internal_effect(model: DMModel, capacity_hours: np.ndarray) -> np.ndarray:
     """Effect of a service done in-house by workshops of the given capacity (hours/month), in [0, 1].
 

@@ -8,7 +8,16 @@ import numpy as np
 
 from dmsim import entry
 from dmsim.config import SERVICES
-from dmsim.costs import CERT, FINANCE, adjust_markups, equipment_wear_usd, service_effects
+from dmsim.costs import (
+    CERT,
+    FINANCE,
+    adjust_markups,
+    annuity,
+    client_size,
+    equipment_wear_usd,
+    loan_rate,
+    service_effects,
+)
 from dmsim.sourcing import (
     current_values,
     global_providers,
@@ -132,12 +141,10 @@ def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
     if candidates.size == 0:
         return
     r = candidates
-    fin = cfg.finance
-    rate = fin.informal_rate_per_year - effects[r, FINANCE] * (fin.informal_rate_per_year - fin.formal_rate_per_year)
+    rate = loan_rate(model, effects[r, FINANCE])
     capex = wc.capex_usd_per_hour_capacity * step * np.ones(r.size)
-    monthly_rate = rate / 12
     term = wc.loan_term_months
-    annuity_all = np.where(monthly_rate > 0, capex * monthly_rate / (1 - (1 + monthly_rate) ** -term), capex / term)
+    annuity_all = annuity(capex, rate, term)  # the capital cost of the whole step
     # Extra hours sold: first the orders turned away now, then new buyers won by a price cut.
     avail_new = step * sales.hours_available[r] / np.maximum(cap[r], 1e-12)
     turned_away = np.maximum(sales.hours_ordered[r] - sales.hours_available[r], 0.0)
@@ -150,7 +157,7 @@ def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
     alpha = cfg.market.price_sensitivity_household / model.import_price_usd
     cut = cfg.market.nest_rho / alpha[None, :] * np.log(growth)[:, None]  # USD per unit, (k, P)
     gain = per_hour * (free + rest) - (cut * sales.units[r]).sum(axis=1) * growth
-    size_up = ((cap[r] + step) / cap[r]) ** cfg.services.internal_scale_elasticity - 1.0
+    size_up = client_size(model, cap[r] + step) / client_size(model, cap[r]) - 1.0
     services_up = unit.overhead_usd[r] * size_up + equipment_wear_usd(model, np.full(r.size, step))
     down = (1 - wc.loan_share) * capex
     monthly = wc.fixed_cost_usd_per_month + unit.overhead_usd[r]
@@ -162,10 +169,8 @@ def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
     loan = capex - down
     model.ledger.pay("ws", "foreign", down, payer_rows=rows)
     model.ledger.pay("lenders", "foreign", loan.sum())
-    mr = rate / 12
-    annuity = np.where(mr > 0, loan * mr / (1 - (1 + mr) ** -term), loan / term)
     ws.debt_usd[rows] += loan
-    ws.debt_payment_usd[rows] += annuity
+    ws.debt_payment_usd[rows] += annuity(loan, rate, term)
     ws.loan_rate[rows] = rate
     grow = (ws.capacity_hours[rows] + step) / ws.capacity_hours[rows]
     ws.capacity_hours[rows] += step
@@ -251,7 +256,7 @@ def would_be_clients(model: DMModel, pos: Position, rows: np.ndarray, s: int, fi
     sizes in standard clients, both (k,).
     """
     sc = model.cfg.services
-    size = (pos.capacity_hours / model.cfg.workshops.capacity_hours_per_month) ** sc.internal_scale_elasticity
+    size = client_size(model, pos.capacity_hours)
     value = service_values(model, pos, s, np.full(len(rows), fit), shared, model.institution_ratio)
     now = current_values(model, pos, model.ws.provider[rows])[:, s]
     friction = sc.switch_saving_threshold * size * model.internal_cost_usd[s]

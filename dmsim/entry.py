@@ -29,8 +29,10 @@ from dmsim.costs import (
     MAINTENANCE,
     MARKETING,
     TRAINING,
+    annuity,
     equipment_wear_usd,
     internal_effect,
+    loan_rate,
     reach_km,
 )
 from dmsim.market import workshop_terms, workshop_utility
@@ -75,19 +77,11 @@ def _newcomer_material_index(model: DMModel) -> float:
     return (1.0 - s.local_material_share) * imported + s.local_material_share * local
 
 
-def loan_rate(model: DMModel, finance_effect: np.ndarray | float) -> np.ndarray | float:
-    """Interest rate per year on new loans: from the informal to the formal rate with finance's effect."""
-    fin = model.cfg.finance
-    return fin.informal_rate_per_year - finance_effect * (fin.informal_rate_per_year - fin.formal_rate_per_year)
-
-
 def start_up_annuity(model: DMModel, finance_effect: np.ndarray) -> np.ndarray:
     """Monthly payment on newcomers' equipment loans (USD), see ``DMModel.finance_equipment``."""
     wc = model.cfg.workshops
     loan = wc.loan_share * wc.capex_usd_per_hour_capacity * wc.capacity_hours_per_month
-    r = np.asarray(loan_rate(model, finance_effect), dtype=float) / 12.0
-    safe = np.where(r > 0, r, 1.0)
-    return np.where(r > 0, loan * safe / (1 - (1 + safe) ** -wc.loan_term_months), loan / wc.loan_term_months)
+    return annuity(loan, loan_rate(model, finance_effect), wc.loan_term_months)
 
 
 def entry_know_how(model: DMModel) -> np.ndarray:

@@ -204,13 +204,14 @@ class DMModel(mesa.Model):
         term = wc.loan_term_months
         capex = wc.capex_usd_per_hour_capacity * wc.capacity_hours_per_month
         loan = wc.loan_share * capex
-        r = rate_per_year / 12.0
-        annuity = np.where(r > 0, loan * r / (1 - (1 + r) ** -term), loan / term)
-        left = np.where(r > 0, annuity * (1 - (1 + r) ** -months_left.astype(float)) / np.maximum(r, 1e-12),
-                        annuity * months_left)
+        payment = costs.annuity(loan, rate_per_year, term)
+        r = np.asarray(rate_per_year, dtype=float) / 12.0
+        # Principal still owed with months_left payments to go: their present value.
+        left = np.where(r > 0, payment * (1 - (1 + r) ** -months_left.astype(float)) / np.maximum(r, 1e-12),
+                        payment * months_left)
         ws = self.ws
         ws.debt_usd[rows] += left
-        ws.debt_payment_usd[rows] += np.where(months_left > 0, annuity, 0.0)
+        ws.debt_payment_usd[rows] += np.where(months_left > 0, payment, 0.0)
         ws.loan_rate[rows] = rate_per_year
         new = months_left >= term
         if new.any():
@@ -354,14 +355,8 @@ class DMModel(mesa.Model):
         return pol.provider_subsidy_share if live else 0.0
 
     def client_size(self) -> np.ndarray:
-        """Each workshop's service needs relative to a standard one, (W,).
-
-        ``(capacity / standard capacity) ** internal_scale_elasticity``: a bigger workshop
-        needs more of each service, less than proportionally.
-        """
-        ws = self.ws
-        base = self.cfg.workshops.capacity_hours_per_month
-        return (ws.capacity_hours[: ws.n] / base) ** self.cfg.services.internal_scale_elasticity
+        """Each workshop's service needs relative to a standard one, (W,) (``costs.client_size``)."""
+        return costs.client_size(self, self.ws.capacity_hours[: self.ws.n])
 
     def count_clients(self, head_count: bool = False) -> np.ndarray:
         """Clients of each provider, in standard-client units (or heads), (providers,)."""

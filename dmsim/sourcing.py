@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dmsim.config import SERVICES
-from dmsim.costs import LOGISTICS, internal_effect
+from dmsim.costs import LOGISTICS, client_size, internal_effect
 from dmsim.state import MODE_GLOBAL, MODE_INTERNAL, MODE_NONE, MODE_SHARED, PROVIDER_GLOBAL, PROVIDER_LOCAL
 from dmsim.valuation import Position, service_values
 
@@ -137,8 +137,7 @@ def option_values(model: DMModel, pos: Position, prov: np.ndarray, aware: np.nda
     """
     pv = model.pv
     k, n_s = pos.mode.shape
-    base = model.cfg.workshops.capacity_hours_per_month
-    size = (pos.capacity_hours / base) ** model.cfg.services.internal_scale_elasticity
+    size = client_size(model, pos.capacity_hours)
     inside = internal_effect(model, pos.capacity_hours)
     fee = pv.fee_usd[: pv.n]
     values = np.full((k, n_s, 4), -np.inf)
@@ -182,8 +181,7 @@ def option_values(model: DMModel, pos: Position, prov: np.ndarray, aware: np.nda
 def current_values(model: DMModel, pos: Position, prov: np.ndarray) -> np.ndarray:
     """Net value of the current sourcing of each service: minus what it costs now, (k, S)."""
     pv = model.pv
-    base = model.cfg.workshops.capacity_hours_per_month
-    size = (pos.capacity_hours / base) ** model.cfg.services.internal_scale_elasticity
+    size = client_size(model, pos.capacity_hours)
     fee = pv.fee_usd[np.maximum(prov, 0)] if pv.n else np.zeros(prov.shape)
     cost = np.select([pos.mode == MODE_INTERNAL, (pos.mode == MODE_SHARED) | (pos.mode == MODE_GLOBAL)],
                      [np.broadcast_to(model.internal_cost_usd, pos.mode.shape), fee], default=0.0)
@@ -218,8 +216,7 @@ def make_or_buy(model: DMModel, rows: np.ndarray, probability: float, rng: np.ra
         return
     mode, prov = ws.mode[rows], ws.provider[rows]
     new_mode, new_prov, gain = best_sourcing(model, pos, prov, ws.aware[rows], ratio)
-    base = model.cfg.workshops.capacity_hours_per_month
-    size = (pos.capacity_hours / base) ** sc.internal_scale_elasticity
+    size = client_size(model, pos.capacity_hours)
     friction = sc.switch_saving_threshold * size[:, None] * model.internal_cost_usd[None, :]
     changes = (new_prov != prov) | (new_mode != mode)
     act = changes & (gain > friction) & (draws < probability)
