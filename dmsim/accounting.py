@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dmsim.costs import UnitCosts
+from dmsim.costs import UnitCosts, local_supply_share
 from dmsim.state import MODE_GLOBAL, MODE_INTERNAL, MODE_SHARED, PROVIDER_LOCAL
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     model.material_spend[:nw] = material_paid
     local_row = model.local_supplier_row()
     s = cfg.suppliers
-    local_share = s.local_material_share if local_row is not None else 0.0
+    local_share = local_supply_share(model)
     local_price = s.local_price_factor * model.import_cost_factor * (1 + s.distributor_margin)
     local_paid = base_material.sum(axis=1) * local_share * local_price
     imported_paid = material_paid - local_paid
@@ -100,12 +100,11 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     # Wages for own production, product-line set-up, fixed operating costs.
     active = ws.active[:nw]
     labour = sales.hours_own * wage
-    setup = unit.fixed_usd - cfg.workshops.fixed_cost_usd_per_month - ws.debt_payment_usd[:nw] - unit.depreciation_usd
-    wages = led.pay("ws", "labour", np.where(active, labour + setup, 0.0), payer_rows=wrows)
+    wages = led.pay("ws", "labour", np.where(active, labour + unit.setup_usd, 0.0), payer_rows=wrows)
     led.pay("ws", "local_inputs", np.where(active, cfg.workshops.fixed_cost_usd_per_month, 0.0),
             payer_rows=wrows)
-    # Equipment wears out and is replaced from abroad.
-    led.pay("ws", "foreign", np.where(active, unit.depreciation_usd, 0.0), payer_rows=wrows)
+    # Worn equipment is replaced from abroad once the loan that bought it is repaid.
+    led.pay("ws", "foreign", np.where(active, unit.replacement_usd, 0.0), payer_rows=wrows)
 
     # Services: in-house staff, or fees to providers.
     mode = ws.mode[:nw]
@@ -173,17 +172,14 @@ def _settle_providers(model: DMModel) -> float:
 
 def _provider_subsidies(model: DMModel) -> float:
     """Public start-up subsidy to local providers, within the policy budget (USD this month)."""
-    pol = model.cfg.policy
     pv = model.pv
     n = pv.n
-    if n == 0 or model.subsidy_share_now() <= 0:
+    share = model.subsidy_share_now()  # scaled down to what the budget can still pay
+    if n == 0 or share <= 0:
         return 0.0
     eligible = pv.active[:n] & (pv.kind[:n] == PROVIDER_LOCAL)
-    want = np.where(eligible, pol.provider_subsidy_share * pv.fixed_usd[:n], 0.0)
-    left = max(0.0, pol.budget_usd - model.public_spend_usd)
-    if want.sum() > left:
-        want *= left / want.sum() if want.sum() > 0 else 0.0
-    paid = model.ledger.pay("government", "pv", want, payee_rows=np.arange(n))
+    paid = model.ledger.pay("government", "pv", np.where(eligible, share * pv.fixed_usd[:n], 0.0),
+                            payee_rows=np.arange(n))
     model.public_spend_usd += paid
     model.public_spend_month += paid
     return paid

@@ -90,7 +90,7 @@ FAN_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 # Strategy ranking: effects (paired differences) per USD of extra public spend.
 EFFECTS: tuple[str, ...] = ("dm_market_share_final", "social_surplus_usd_total", "consumer_surplus_usd_total")
 COST = "public_spend_usd_total"
-# Social surplus = consumer surplus + local value added − shadow cost of labour + tariff revenue.
+# Social surplus = consumer surplus + local factor incomes − shadow cost of labour + tariff revenue.
 BENEFITS: tuple[str, ...] = ("social_surplus_usd_total",)
 # Candidate reference strategies (the "do nothing" arm), tried in this order.
 NO_STRATEGY: tuple[str, ...] = ("none", "baseline", "no_strategy", "status_quo")
@@ -674,7 +674,7 @@ def benefit_cost(df: pd.DataFrame, reference: Any = "centralised", key: str = "s
     """Benefit-cost of each group against the ``centralised`` counterfactual, over same-seed pairs.
 
     Benefit = paired difference of the sum of ``benefits`` (social surplus: consumer surplus +
-    local value added − the shadow cost of the labour employed + tariff revenue, USD); cost =
+    local factor incomes − the shadow cost of the labour employed + tariff revenue, USD); cost =
     paired difference of public spend (USD); ratio = mean benefit / mean cost (NaN when the cost
     is not positive); net benefit = benefit - cost per pair.
 

@@ -111,26 +111,26 @@ class ProductConfig:
 def _default_products() -> dict[str, ProductConfig]:
     # Small-batch costs relative to the import's ex-works price P (assumptions, calibrated to
     # the patterns in docs/parameters.md): material bought through the importer at 0.55 P base
-    # price (≈ 0.8 P delivered: no bulk buying), and 0.4 P of labour at the DM wage before
+    # price (≈ 0.8 P delivered: no bulk buying), and 0.45 P of labour at the DM wage before
     # learning — a small workshop takes far longer per unit than a factory.
     return {
         "assistive_devices": ProductConfig(
-            material_usd=18.7, labour_hours=7.56, import_factory_price_usd=34.0,
+            material_usd=18.7, labour_hours=8.5, import_factory_price_usd=34.0,
             valuation_usd=68.0, demand_per_person_per_month=0.005,
             institution_demand_share=0.5, weight_kg=2.5, requires_certification=True,
         ),
         "medical_consumables": ProductConfig(
-            material_usd=2.2, labour_hours=0.89, import_factory_price_usd=4.0,
+            material_usd=2.2, labour_hours=1.0, import_factory_price_usd=4.0,
             valuation_usd=8.0, demand_per_person_per_month=0.032,
             institution_demand_share=0.8, weight_kg=0.2, requires_certification=True,
         ),
         "farm_tools": ProductConfig(
-            material_usd=6.6, labour_hours=2.67, import_factory_price_usd=12.0,
+            material_usd=6.6, labour_hours=3.0, import_factory_price_usd=12.0,
             valuation_usd=24.0, demand_per_person_per_month=0.016,
             institution_demand_share=0.0, weight_kg=1.5, requires_certification=False,
         ),
         "spare_parts": ProductConfig(
-            material_usd=4.4, labour_hours=1.78, import_factory_price_usd=8.0,
+            material_usd=4.4, labour_hours=2.0, import_factory_price_usd=8.0,
             valuation_usd=16.0, demand_per_person_per_month=0.020,
             institution_demand_share=0.1, weight_kg=0.8, requires_certification=False,
         ),
@@ -236,13 +236,13 @@ class WorkshopsConfig:
     price_adjustment_per_month: float = rng_field(0.05, ge=0, le=1)  # markup change per unit of excess load
     target_utilisation: float = rng_field(0.9, gt=0, le=1)  # orders / available hours a workshop aims at
     capacity_hours_per_month: float = rng_field(480.0, gt=0)  # production hours at start
-    fixed_cost_usd_per_month: float = rng_field(250.0, ge=0)  # rent, power, owner's draw
+    fixed_cost_usd_per_month: float = rng_field(250.0, ge=0)  # rent, power, other local running costs
     setup_usd_per_month_per_product: float = rng_field(120.0, ge=0)  # per product line
     start_cash_months: float = rng_field(6.0, ge=0)  # of monthly fixed + service costs (mean)
     start_cash_dispersion: float = rng_field(0.5, ge=0, le=3)  # s.d. of log start cash across owners
     min_expected_hours: float = rng_field(40.0, gt=0)  # q_min of the overhead term, in hours
     volume_smoothing: float = rng_field(0.1, gt=0, le=1)  # weight of last month's output
-    initial_utilisation: float = rng_field(0.7, ge=0, le=1)  # business-plan volume at entry
+    initial_utilisation: float = rng_field(0.7, ge=0, le=1)  # a new workshop's expected hours, fraction of capacity
     payout_cash_months: float = rng_field(12.0, ge=0)  # owners draw cash beyond this buffer
     exit_negative_cash_months: int = rng_field(3, ge=1)
     exit_loss_months: int = rng_field(12, ge=1)

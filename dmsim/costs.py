@@ -106,17 +106,40 @@ def break_even_clients(fixed: float, marginal: float, internal: float, margin: f
     return fixed / gap if gap > 0 else float("inf")
 
 
-def material_price_index(model: DMModel, effects: np.ndarray) -> np.ndarray:
+def local_supply_share(model: DMModel) -> float:
+    """Share of material a local supplier supplies this month: ``local_material_share`` once one is active, else 0."""
+    return model.cfg.suppliers.local_material_share if model.local_supplier_row() is not None else 0.0
+
+
+def volume_discount(model: DMModel, volume_usd: np.ndarray) -> np.ndarray:
+    """Discount on imported material at a monthly purchasing volume (USD), a fraction."""
+    s = model.cfg.suppliers
+    return np.minimum(s.max_discount,
+                      s.volume_discount * np.log10(1.0 + volume_usd / s.discount_reference_usd_per_month))
+
+
+def material_index_at(model: DMModel, discount: np.ndarray | float) -> np.ndarray:
+    """Delivered material price per USD of base material, given the discount on the imported share.
+
+    Imported material carries freight, tariff and the distributor's margin less the discount; a
+    local supplier, while active, supplies its share at its own price (no discount).
+    """
+    s = model.cfg.suppliers
+    at_port = model.import_cost_factor * (1.0 + s.distributor_margin)
+    share = local_supply_share(model)
+    return (1.0 - share) * at_port * (1.0 - np.asarray(discount)) + share * s.local_price_factor * at_port
+
+
+def material_price_index(model: DMModel) -> np.ndarray:
     """Delivered material price per USD of base material, per workshop (W,).
 
-    Imported material carries freight, tariff and the distributor's margin less a volume
-    discount; pooled procurement (coordination) adds network peers' volume to a workshop's
-    own. A local supplier, when present, supplies a share at a lower price.
+    The discount follows the volume a workshop buys at: last month's own spend, its logistics
+    provider's pool if it buys logistics from a local provider, plus network peers' spend under
+    coordination (:func:`material_index_at`, docs/ODD.md §7.1).
     """
     cfg = model.cfg
     ws = model.ws
     n = ws.n
-    s = cfg.suppliers
     vol = model.material_spend[:n].copy()
     # A shared logistics provider consolidates its clients' inbound orders: each client is
     # priced at the pooled volume.
@@ -132,15 +155,7 @@ def material_price_index(model: DMModel, effects: np.ndarray) -> np.ndarray:
         if member.any():
             pool = np.bincount(net[member], weights=vol[member])
             vol[member] += coord * (pool[net[member]] - vol[member])
-    discount = np.minimum(
-        s.max_discount, s.volume_discount * np.log10(1.0 + vol / s.discount_reference_usd_per_month)
-    )
-    imported = model.import_cost_factor * (1.0 + s.distributor_margin) * (1.0 - discount)
-    if model.local_supplier_row() is None:
-        return imported
-    local = s.local_price_factor * model.import_cost_factor * (1.0 + s.distributor_margin)
-    share = s.local_material_share
-    return (1.0 - share) * imported + share * local
+    return material_index_at(model, volume_discount(model, vol))
 
 
 @dataclass
@@ -149,13 +164,15 @@ class UnitCosts:
 
     material: np.ndarray
     labour: np.ndarray
-    setup: np.ndarray  # product-line set-up, fixed operating cost and debt service
+    setup: np.ndarray  # product-line set-up, running cost and capital cost, spread by hours
     overhead: np.ndarray  # service overhead O_i spread by hours
     hours: np.ndarray  # production hours per unit (after learning)
     material_index: np.ndarray  # (W,) delivered material price index
     overhead_usd: np.ndarray  # (W,) O_i per month
-    fixed_usd: np.ndarray  # (W,) set-up + fixed + debt service + equipment wear per month
-    depreciation_usd: np.ndarray  # (W,) equipment wear per month (replacement bought abroad)
+    fixed_usd: np.ndarray  # (W,) product-line set-up + running cost + capital cost per month
+    setup_usd: np.ndarray  # (W,) product-line set-up per month (paid as wages)
+    capital_usd: np.ndarray  # (W,) interest on equipment debt + equipment wear per month
+    replacement_usd: np.ndarray  # (W,) worn equipment replaced this month, cash (no loan outstanding)
 
     @property
     def total(self) -> np.ndarray:
@@ -178,7 +195,7 @@ def service_overhead(model: DMModel) -> np.ndarray:
     return per_standard * model.client_size()[:, None]
 
 
-def learning_factor(model: DMModel, effects: np.ndarray) -> np.ndarray:
+def learning_factor(model: DMModel) -> np.ndarray:
     """Labour multiplier ``(1 + Q_eff/Q0)^(-b)`` per workshop and product, (W, P).
 
     ``Q_eff`` adds spillovers: ``κ_design`` of the other clients' output where design is
@@ -207,11 +224,11 @@ def learning_factor(model: DMModel, effects: np.ndarray) -> np.ndarray:
 
 
 def equipment_wear_usd(model: DMModel, capacity_hours: np.ndarray) -> np.ndarray:
-    """Monthly wear of a workshop's equipment, replaced as it goes (USD/month), (W,).
+    """Monthly wear of a workshop's equipment (USD/month), (W,): its depreciation.
 
-    Equipment worth ``capex_usd_per_hour_capacity`` × capacity lasts ``equipment_life_months``:
-    straight-line, so an old workshop carries the same capital cost as a new one (a new one
-    also services the loan that bought it).
+    Equipment worth ``capex_usd_per_hour_capacity`` × capacity lasts ``equipment_life_months``,
+    straight-line. A workshop with no equipment loan outstanding replaces it as it wears
+    (``UnitCosts.replacement_usd``); one still repaying its loan does not yet.
     """
     wc = model.cfg.workshops
     return wc.capex_usd_per_hour_capacity * capacity_hours / wc.equipment_life_months
@@ -237,23 +254,28 @@ def spread_hours(model: DMModel) -> np.ndarray:
 def unit_costs(model: DMModel, effects: np.ndarray, overhead_ws: np.ndarray) -> UnitCosts:
     """Unit cost of every workshop and product (docs/ODD.md §7.1, overhead spread by hours).
 
-    ``c_ip = material_p·π_i + hours_ip·wage + (setup_i + fixed + debt)·hours_ip/Ĥ_i`` and
-    overhead ``O_i·hours_ip/Ĥ_i`` with ``Ĥ_i = max(expected hours, minimum)``.
+    ``c_ip = material_p·π_i + hours_ip·wage + Φ_i·hours_ip/Ĥ_i`` and overhead
+    ``O_i·hours_ip/Ĥ_i``, with Φ_i = set-up + running cost + interest on equipment debt +
+    equipment wear and Ĥ_i = :func:`spread_hours` (at least normal capacity).
     """
     cfg = model.cfg
     ws = model.ws
     n = ws.n
-    pi = material_price_index(model, effects)
+    pi = material_price_index(model)
     train_pen = cfg.services.training_labour_penalty * (1.0 - effects[:, TRAINING])
-    hours = model.labour_hours[None, :] * (1.0 + train_pen)[:, None] * learning_factor(model, effects)
+    hours = model.labour_hours[None, :] * (1.0 + train_pen)[:, None] * learning_factor(model)
     lines = ws.makes[:n].sum(axis=1)
     # Without design support set-up costs more; a shared design library (ready designs,
     # jigs, documentation) cuts it below in-house.
     design_pen = np.where(ws.mode[:n, DESIGN] == MODE_SHARED, -cfg.services.design_shared_setup_saving,
                           cfg.services.design_setup_penalty * (1.0 - effects[:, DESIGN]))
-    depreciation = equipment_wear_usd(model, ws.capacity_hours[:n])
-    fixed = (cfg.workshops.setup_usd_per_month_per_product * lines * (1.0 + design_pen)
-             + cfg.workshops.fixed_cost_usd_per_month + ws.debt_payment_usd[:n] + depreciation)
+    setup = cfg.workshops.setup_usd_per_month_per_product * lines * (1.0 + design_pen)
+    # Capital costs what the accounts say it costs: interest on the equipment debt and the
+    # equipment's wear. Repaying a loan's principal is financing, not cost; and a workshop still
+    # repaying the loan for its equipment does not replace it yet (cash, in accounting).
+    wear = equipment_wear_usd(model, ws.capacity_hours[:n])
+    capital = ws.debt_usd[:n] * ws.loan_rate[:n] / 12.0 + wear
+    fixed = setup + cfg.workshops.fixed_cost_usd_per_month + capital
     overhead = overhead_ws.sum(axis=1)
     h_hat = spread_hours(model)
     per_hour = hours / h_hat[:, None]
@@ -266,7 +288,9 @@ def unit_costs(model: DMModel, effects: np.ndarray, overhead_ws: np.ndarray) -> 
         material_index=pi,
         overhead_usd=overhead,
         fixed_usd=fixed,
-        depreciation_usd=depreciation,
+        setup_usd=setup,
+        capital_usd=capital,
+        replacement_usd=np.where(ws.debt_usd[:n] > 1e-9, 0.0, wear),
     )
 
 

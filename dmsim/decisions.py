@@ -16,7 +16,6 @@ from dmsim.costs import (
     client_size,
     equipment_wear_usd,
     loan_rate,
-    service_effects,
 )
 from dmsim.sourcing import (
     current_values,
@@ -27,7 +26,7 @@ from dmsim.sourcing import (
     spread_awareness,
 )
 from dmsim.state import MODE_INTERNAL, PROVIDER_GLOBAL, PROVIDER_LOCAL
-from dmsim.valuation import Position, institution_ratio, service_values
+from dmsim.valuation import Position, capacity_value, institution_ratio, service_values
 
 if TYPE_CHECKING:
     from dmsim.costs import UnitCosts
@@ -69,11 +68,11 @@ def decide(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
         pos = position(model, sales, unit, effects, rows)
         certified = effects[rows, CERT] >= cfg.services.certification_threshold
         model.institution_ratio = institution_ratio(model, pos.units, pos.units_institution, certified)
+        # A provider opens at a review, so the workshops it tells can sign at once: opening
+        # between reviews would leave it three months of pricing on clients who cannot come yet.
+        provider_entry(model, pos, rows)
         make_or_buy(model, rows, cfg.services.switch_probability, model.streams.monthly("switching", month),
                     pos, model.institution_ratio)
-        pos.effects = service_effects(model)[rows]  # after the switches
-        pos.mode = ws.mode[rows]
-        provider_entry(model, pos, rows)
     invest(model, effects, sales, unit)
     provider_exit(model)
     workshop_exit(model)
@@ -124,9 +123,10 @@ def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
     ``max_capacity_hours_per_month``. It is taken by workshops whose smoothed load is at least
     ``invest_utilisation`` when the extra contribution beats its cost. The new hours (at the
     target utilisation) first make the orders now turned away, at today's price; the rest are
-    sold by cutting the price as far as the workshop's buyers need (orders ∝ exp(−α Δp / ρ)).
-    The cost is the annuity of the equipment at the workshop's loan rate, its wear, and the
-    service needs of a bigger workshop. It pays part in cash (it must keep two months of fixed and
+    sold by cutting the price as far as the workshop's buyers need (orders ∝ exp(−α Δp / ρ);
+    ``valuation.capacity_value``). The cost is the interest on the step's loan, its wear and the
+    service needs of a bigger workshop. The workshop's rate then applies to all its debt,
+    weighted by principal. It pays part in cash (it must keep two months of fixed and
     service costs) and borrows the rest at a rate that falls from the informal to the formal
     rate with the finance service's effect; the equipment is bought abroad.
     """
@@ -144,24 +144,18 @@ def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
     rate = loan_rate(model, effects[r, FINANCE])
     capex = wc.capex_usd_per_hour_capacity * step * np.ones(r.size)
     term = wc.loan_term_months
-    annuity_all = annuity(capex, rate, term)  # the capital cost of the whole step
+    down = (1 - wc.loan_share) * capex
+    # Capital cost of the step as the accounts will show it: interest on its loan and its wear.
+    capital = (capex - down) * rate / 12.0 + equipment_wear_usd(model, np.full(r.size, step))
     # Extra hours sold: first the orders turned away now, then new buyers won by a price cut.
     avail_new = step * sales.hours_available[r] / np.maximum(cap[r], 1e-12)
-    turned_away = np.maximum(sales.hours_ordered[r] - sales.hours_available[r], 0.0)
-    free = np.minimum(turned_away, avail_new * wc.target_utilisation)
-    rest = np.maximum(avail_new * wc.target_utilisation - free, 0.0)
-    hours_sold = np.maximum(sales.hours_own[r] + sales.hours_in[r], 1e-12)
-    contribution = ((ws.price_usd[r] - unit.material[r] - unit.labour[r]) * sales.units[r]).sum(axis=1)
-    per_hour = contribution / hours_sold
-    growth = (hours_sold + free + rest) / np.maximum(hours_sold + free, 1e-12)
-    alpha = cfg.market.price_sensitivity_household / model.import_price_usd
-    cut = cfg.market.nest_rho / alpha[None, :] * np.log(growth)[:, None]  # USD per unit, (k, P)
-    gain = per_hour * (free + rest) - (cut * sales.units[r]).sum(axis=1) * growth
+    margin = ws.price_usd[r] - unit.material[r] - unit.labour[r]
+    gain = capacity_value(model, sales.units[r], margin, sales.hours_own[r] + sales.hours_out[r],
+                          sales.hours_ordered[r], sales.hours_available[r], avail_new)
     size_up = client_size(model, cap[r] + step) / client_size(model, cap[r]) - 1.0
-    services_up = unit.overhead_usd[r] * size_up + equipment_wear_usd(model, np.full(r.size, step))
-    down = (1 - wc.loan_share) * capex
+    services_up = unit.overhead_usd[r] * size_up
     monthly = wc.fixed_cost_usd_per_month + unit.overhead_usd[r]
-    go = (gain > annuity_all + services_up) & (ws.cash_usd[r] >= down + 2 * monthly)
+    go = (gain > capital + services_up) & (ws.cash_usd[r] >= down + 2 * monthly)
     rows = r[go]
     if rows.size == 0:
         return
@@ -169,9 +163,10 @@ def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
     loan = capex - down
     model.ledger.pay("ws", "foreign", down, payer_rows=rows)
     model.ledger.pay("lenders", "foreign", loan.sum())
+    old = ws.debt_usd[rows]
+    ws.loan_rate[rows] = (old * ws.loan_rate[rows] + loan * rate) / (old + loan)  # interest on all its debt
     ws.debt_usd[rows] += loan
     ws.debt_payment_usd[rows] += annuity(loan, rate, term)
-    ws.loan_rate[rows] = rate
     grow = (ws.capacity_hours[rows] + step) / ws.capacity_hours[rows]
     ws.capacity_hours[rows] += step
     ws.utilisation[rows] /= grow

@@ -29,10 +29,10 @@ from dmsim.costs import (
     MAINTENANCE,
     MARKETING,
     TRAINING,
-    annuity,
     equipment_wear_usd,
     internal_effect,
     loan_rate,
+    material_index_at,
     reach_km,
 )
 from dmsim.market import workshop_terms, workshop_utility
@@ -67,21 +67,18 @@ def _plan_effects(model: DMModel, mode: np.ndarray, prov: np.ndarray) -> np.ndar
                     np.where((mode == MODE_SHARED) | (mode == MODE_GLOBAL), fit, 0.0))
 
 
-def _newcomer_material_index(model: DMModel) -> float:
-    """Delivered material price per USD of base material for a buyer with no volume yet."""
-    s = model.cfg.suppliers
-    imported = model.import_cost_factor * (1.0 + s.distributor_margin)
-    if model.local_supplier_row() is None:
-        return imported
-    local = s.local_price_factor * model.import_cost_factor * (1.0 + s.distributor_margin)
-    return (1.0 - s.local_material_share) * imported + s.local_material_share * local
+def start_up_capital_cost(model: DMModel, finance_effect: np.ndarray) -> np.ndarray:
+    """A newcomer's monthly capital cost (USD): interest on its equipment loan, plus wear.
 
-
-def start_up_annuity(model: DMModel, finance_effect: np.ndarray) -> np.ndarray:
-    """Monthly payment on newcomers' equipment loans (USD), see ``DMModel.finance_equipment``."""
+    The loan is ``loan_share`` of the standard capacity's equipment, at the rate its finance
+    sourcing gives (``DMModel.finance_equipment``); as for incumbents, repaying principal is not
+    a cost (``costs.unit_costs``).
+    """
     wc = model.cfg.workshops
-    loan = wc.loan_share * wc.capex_usd_per_hour_capacity * wc.capacity_hours_per_month
-    return annuity(loan, loan_rate(model, finance_effect), wc.loan_term_months)
+    cap = wc.capacity_hours_per_month
+    loan = wc.loan_share * wc.capex_usd_per_hour_capacity * cap
+    return loan * loan_rate(model, finance_effect) / 12.0 + equipment_wear_usd(model, np.full(np.shape(finance_effect),
+                                                                                              cap))
 
 
 def entry_know_how(model: DMModel) -> np.ndarray:
@@ -148,7 +145,7 @@ def business_plans(model: DMModel, x: np.ndarray, y: np.ndarray, makes: np.ndarr
     k, n_p = makes.shape
     eff = _plan_effects(model, mode, prov)
     cap = wc.capacity_hours_per_month
-    planned = wc.initial_utilisation * cap
+    normal = wc.target_utilisation * cap  # fixed costs are spread as an incumbent does (costs.spread_hours)
     b = -np.log2(cfg.learning.progress_ratio)
     hours = (model.labour_hours[None, :] * (1.0 + sc.training_labour_penalty * (1.0 - eff[:, TRAINING]))[:, None]
              * ((1.0 + know_how / cfg.learning.q0_units) ** (-b))[None, :])
@@ -158,10 +155,10 @@ def business_plans(model: DMModel, x: np.ndarray, y: np.ndarray, makes: np.ndarr
     design = np.where(mode[:, DESIGN] == MODE_SHARED, -sc.design_shared_setup_saving,
                       sc.design_setup_penalty * (1 - eff[:, DESIGN]))
     fixed = (wc.setup_usd_per_month_per_product * makes.sum(axis=1) * (1 + design) + wc.fixed_cost_usd_per_month
-             + start_up_annuity(model, eff[:, FINANCE]) + equipment_wear_usd(model, np.full(k, cap)))
-    pi = _newcomer_material_index(model)
+             + start_up_capital_cost(model, eff[:, FINANCE]))
+    pi = material_index_at(model, 0.0)  # a newcomer has no volume to be discounted on
     variable = model.material_usd[None, :] * pi + hours * cfg.labour.wage_usd_per_hour
-    cost = variable + (fixed + overhead)[:, None] * hours / planned
+    cost = variable + (fixed + overhead)[:, None] * hours / normal
     price = cost * (1 + wc.markup)
     units, units_inst, delivered = np.zeros((k, n_p)), np.zeros((k, n_p)), np.zeros((k, n_p))
     # Orders: add each prospect to the DM nest of every group within its reach.
@@ -211,13 +208,16 @@ def plan_sourcing(model: DMModel, plans: Plans, x: np.ndarray, y: np.ndarray, ma
                   mode: np.ndarray, aware: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The sourcing prospects would choose given first plans: the best option per service, (k, S) each."""
     k = makes.shape[0]
-    cap = np.full(k, model.cfg.workshops.capacity_hours_per_month)
+    wc = model.cfg.workshops
+    cap = np.full(k, wc.capacity_hours_per_month)
     hours = (plans.units * plans.hours).sum(axis=1)
+    loan = wc.loan_share * wc.capex_usd_per_hour_capacity * wc.capacity_hours_per_month  # it is about to borrow
     pos = Position(
         units=plans.units, units_institution=plans.units_institution,
         margin_usd=plans.price_usd - plans.variable_usd, delivery_usd=plans.delivery_usd,
-        hours_ordered=hours, capacity_hours=cap, labour_usd=hours * model.cfg.labour.wage_usd_per_hour,
-        lines=makes.sum(axis=1), loan_base_usd=np.zeros(k), material_usd=plans.material_usd,
+        hours_ordered=hours, hours_sold=hours, capacity_hours=cap,
+        labour_usd=hours * model.cfg.labour.wage_usd_per_hour, lines=makes.sum(axis=1),
+        loan_base_usd=np.full(k, loan), material_usd=plans.material_usd,
         effects=plans.effects, mode=mode, x_km=x, y_km=y,
     )
     new_mode, new_prov, _ = best_sourcing(model, pos, np.full(mode.shape, -1), aware, model.institution_ratio)

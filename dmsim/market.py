@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dmsim.costs import CERT, LOGISTICS, MAINTENANCE, MARKETING, UnitCosts, reach_km
+from dmsim.costs import CERT, LOGISTICS, MAINTENANCE, MARKETING, UnitCosts, local_supply_share, reach_km
 
 if TYPE_CHECKING:
     from dmsim.model import DMModel
@@ -197,7 +197,7 @@ def dm_lead_time_months(model: DMModel) -> float:
     once present, supplies ``local_material_share`` of the material.
     """
     s = model.cfg.suppliers
-    local = s.local_material_share if model.local_supplier_row() is not None else 0.0
+    local = local_supply_share(model)
     wait = (1.0 - local) * s.distributor_lead_time_months + local * s.local_lead_time_months
     return model.cfg.market.dm_lead_time_months + wait
 
@@ -214,7 +214,7 @@ def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: 
     quality = m.dm_base_quality + m.certification_quality * effects[:, CERT]
     px, py = model.towns.port
     port_km = np.hypot(x_km - px, y_km - py)
-    imported = 1.0 - (cfg.suppliers.local_material_share if model.local_supplier_row() is not None else 0.0)
+    imported = 1.0 - local_supply_share(model)
     return WorkshopTerms(
         certified=effects[:, CERT] >= cfg.services.certification_threshold,
         const=(-m.lead_time_weight * dm_lead_time_months(model) + m.quality_weight * (quality - 1.0)

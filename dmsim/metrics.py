@@ -138,6 +138,10 @@ class MetricsRecorder:
             v for (a, b), v in flows.items() if a == "sp" and b in ("foreign", "government"))
         row["local_value_added_usd"] = (local_receipts + books.workshop_profit + books.provider_profit
                                         + books.supplier_local_margin + distributor_margin)
+        # Of it, the incomes of local people and firms (wages, profits, margins): rent, power,
+        # transport and trade are bought at what their resources cost elsewhere, no net gain.
+        bought_locally = sum(v for (a, b), v in flows.items() if b in ("local_inputs", "transport", "trade"))
+        row["local_factor_income_usd"] = row["local_value_added_usd"] - bought_locally
         bought = dm_units + imp_units
         dm_spend = books.dm_revenue + books.delivery_spend
         row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
@@ -280,7 +284,8 @@ def summarise(df: pd.DataFrame, seed: int, scenario: str, strategies: list[str] 
         "labour_shadow_cost_usd_total": float(df["labour_shadow_cost_usd"].sum()),
         "tariff_revenue_usd_total": float(df["tariff_revenue_usd"].sum()),
         # Social surplus: what a cost-benefit analysis compares across runs (docs/ODD.md §7.13).
-        "social_surplus_usd_total": float((df["consumer_surplus_usd"] + df["local_value_added_usd"]
+        "local_factor_income_usd_total": float(df["local_factor_income_usd"].sum()),
+        "social_surplus_usd_total": float((df["consumer_surplus_usd"] + df["local_factor_income_usd"]
                                            - df["labour_shadow_cost_usd"] + df["tariff_revenue_usd"]).sum()),
         "markup_mean_final": fin("markup_mean"),
         "services_with_paying_provider_final": fin("services_with_paying_provider"),

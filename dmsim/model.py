@@ -189,7 +189,7 @@ class DMModel(mesa.Model):
         # They have been in business a while: each still owes part of its start-up loan.
         term = cfg.workshops.loan_term_months
         self.finance_equipment(rows, np.full(n, cfg.finance.informal_rate_per_year),
-                               rng.integers(0, term + 1, size=n))
+                               rng.integers(0, term, size=n))  # 0 to term − 1 months still to pay
 
     def finance_equipment(self, rows: np.ndarray, rate_per_year: np.ndarray, months_left: np.ndarray) -> None:
         """Start-up equipment of workshops ``rows``: its loan and, if bought now, its payment.
@@ -349,10 +349,21 @@ class DMModel(mesa.Model):
         return row
 
     def subsidy_share_now(self) -> float:
-        """Share of local providers' fixed cost paid by the start-up subsidy this month."""
+        """Share of local providers' fixed cost the start-up subsidy pays this month.
+
+        ``policy.provider_subsidy_share`` while the programme runs, scaled down when what is left
+        of the budget cannot pay it for every active local provider (fees and payments alike).
+        """
         pol = self.cfg.policy
-        live = self.month < pol.provider_subsidy_months and self.public_spend_usd < pol.budget_usd
-        return pol.provider_subsidy_share if live else 0.0
+        if self.month >= pol.provider_subsidy_months or pol.provider_subsidy_share <= 0:
+            return 0.0
+        pv = self.pv
+        local = pv.active[: pv.n] & (pv.kind[: pv.n] == PROVIDER_LOCAL)
+        want = pol.provider_subsidy_share * float(pv.fixed_usd[: pv.n][local].sum())
+        left = max(0.0, pol.budget_usd - self.public_spend_usd)
+        if want <= left:
+            return pol.provider_subsidy_share
+        return pol.provider_subsidy_share * left / want
 
     def client_size(self) -> np.ndarray:
         """Each workshop's service needs relative to a standard one, (W,) (``costs.client_size``)."""

@@ -125,6 +125,8 @@ class WorkshopRef:
         self.cum_units: list[float] = [float(v) for v in ws.cum_units[r]]
         self.markup: list[float] = [float(v) for v in ws.markup[r]]  # over unit cost, per product (fraction)
         self.debt_payment_usd = float(ws.debt_payment_usd[r])
+        self.debt_usd = float(ws.debt_usd[r])  # equipment loans outstanding
+        self.loan_rate = float(ws.loan_rate[r])  # per year
         self.x_km = float(ws.x_km[r])
         self.y_km = float(ws.y_km[r])
         # Market results of the month (phase 3).
@@ -192,10 +194,17 @@ class WorkshopRef:
         wc = self.model.cfg.workshops
         return wc.capex_usd_per_hour_capacity * self.capacity_hours / wc.equipment_life_months
 
+    def capital_usd(self) -> float:
+        """Capital cost per month: interest on the equipment debt plus the equipment's wear (USD)."""
+        return self.debt_usd * self.loan_rate / 12.0 + self.equipment_wear_usd()
+
+    def replacement_usd(self) -> float:
+        """Worn equipment replaced this month (USD): its wear, once no equipment loan is outstanding."""
+        return 0.0 if self.debt_usd > 1e-9 else self.equipment_wear_usd()
+
     def fixed_usd(self) -> float:
-        """Monthly set-up, fixed cost, debt service and equipment wear, ``Φ = S·ℓ·(1+δ) + F_ws + A + D`` (USD)."""
-        return (self.setup_usd() + self.model.cfg.workshops.fixed_cost_usd_per_month + self.debt_payment_usd
-                + self.equipment_wear_usd())
+        """Monthly set-up, running and capital cost, ``Φ = S·ℓ·(1+δ) + F_ws + debt·r/12 + wear`` (USD)."""
+        return self.setup_usd() + self.model.cfg.workshops.fixed_cost_usd_per_month + self.capital_usd()
 
     # -- costs (ODD §7.1) ----------------------------------------------------------------
     def material_index(self, volume_usd: float, local_supplier: bool) -> float:
@@ -510,7 +519,9 @@ class ReferenceModel(DMModel):
         material_index = np.zeros(nw)
         overhead_usd = np.zeros(nw)
         fixed_usd = np.zeros(nw)
-        wear_usd = np.zeros(nw)
+        setup_usd = np.zeros(nw)
+        capital_usd = np.zeros(nw)
+        replacement_usd = np.zeros(nw)
         price = np.zeros((nw, n_p))
         wage = cfg.labour.wage_usd_per_hour
         for w in shops:
@@ -524,7 +535,7 @@ class ReferenceModel(DMModel):
             fixed = w.fixed_usd()  # Φ_i, USD per month
             h_hat = w.expected_hours_floor()
             material_index[r], overhead_usd[r], fixed_usd[r] = pi, overhead, fixed
-            wear_usd[r] = w.equipment_wear_usd()
+            setup_usd[r], capital_usd[r], replacement_usd[r] = w.setup_usd(), w.capital_usd(), w.replacement_usd()
             for p in range(n_p):
                 hours = w.hours_per_unit(p, stock[r][p])
                 share = hours / h_hat  # the unit's share of the month's expected hours
@@ -545,7 +556,8 @@ class ReferenceModel(DMModel):
         unit = UnitCosts(
             material=parts["material"], labour=parts["labour"], setup=parts["setup"],
             overhead=parts["overhead"], hours=parts["hours"], material_index=material_index,
-            overhead_usd=overhead_usd, fixed_usd=fixed_usd, depreciation_usd=wear_usd,
+            overhead_usd=overhead_usd, fixed_usd=fixed_usd, setup_usd=setup_usd, capital_usd=capital_usd,
+            replacement_usd=replacement_usd,
         )
         return effects, overhead_ws, unit, price
 
@@ -899,7 +911,7 @@ class ReferenceModel(DMModel):
             r = w.row
             wages += _pay(self, "ws", "labour", sales.hours_own[r] * wage + w.setup_usd(), payer_row=r)
             _pay(self, "ws", "local_inputs", wc.fixed_cost_usd_per_month, payer_row=r)
-            _pay(self, "ws", "foreign", w.equipment_wear_usd(), payer_row=r)  # worn equipment replaced
+            _pay(self, "ws", "foreign", w.replacement_usd(), payer_row=r)  # worn equipment replaced, loan repaid
             in_house = sum(service_cost[r][s] for s in range(len(SERVICES)) if w.mode[s] == MODE_INTERNAL)
             _pay(self, "ws", "service_staff", in_house, payer_row=r)
             for s in range(len(SERVICES)):

@@ -61,11 +61,12 @@ def against_centralised(cfg: DMSimConfig, summary: dict[str, Any]) -> dict[str, 
     """Benefit and cost of this run against its centralised twin (same seed), in USD.
 
     Benefit, over the whole run, is the change in social surplus: consumer surplus (on what
-    buyers got; procurement preferences excluded) + local value added net of what the local
-    people it employs could have earned otherwise (``labour_shadow_cost_usd_total``: wages at
-    the shadow wage factors, owners at their outside option) + tariff revenue (the public purse
-    loses the duty on imports that DM replaces). Cost is the change in public spend. The ratio
-    is ``None`` without a cost.
+    buyers got; procurement preferences excluded) + local factor incomes (wages, profits and
+    margins; rent, power, transport and trade count at cost) net of what the local people
+    employed could have earned otherwise (``labour_shadow_cost_usd_total``: wages at the shadow
+    wage factors, owners at their outside option) + tariff revenue (the public purse loses the
+    duty on imports that DM replaces). Cost is the change in public spend. The ratio is ``None``
+    without a cost.
     """
     twin = summarise(DMModel(centralised_twin(cfg)).run_frame(), cfg.seed, "centralised")
 
@@ -73,7 +74,7 @@ def against_centralised(cfg: DMSimConfig, summary: dict[str, Any]) -> dict[str, 
         return summary[key] - twin[key]
 
     surplus = delta("consumer_surplus_usd_total")
-    local = delta("local_value_added_usd_total") - delta("labour_shadow_cost_usd_total")
+    local = delta("local_factor_income_usd_total") - delta("labour_shadow_cost_usd_total")
     tariffs = delta("tariff_revenue_usd_total")
     benefit = delta("social_surplus_usd_total")  # = surplus + local + tariffs
     cost = delta("public_spend_usd_total")

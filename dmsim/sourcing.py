@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dmsim.config import SERVICES
-from dmsim.costs import LOGISTICS, client_size, internal_effect
+from dmsim.costs import LOGISTICS, client_size, internal_effect, volume_discount
 from dmsim.state import MODE_GLOBAL, MODE_INTERNAL, MODE_NONE, MODE_SHARED, PROVIDER_GLOBAL, PROVIDER_LOCAL
 from dmsim.valuation import Position, service_values
 
@@ -68,13 +68,6 @@ def spread_awareness(model: DMModel) -> None:
         ws.aware[:n, s] |= active & (draws[:, s] < min(p, 1.0))
 
 
-def volume_discount(model: DMModel, volume_usd: np.ndarray) -> np.ndarray:
-    """Discount on imported material at a monthly purchasing volume (USD), a fraction."""
-    s = model.cfg.suppliers
-    return np.minimum(s.max_discount,
-                      s.volume_discount * np.log10(1.0 + volume_usd / s.discount_reference_usd_per_month))
-
-
 def position(model: DMModel, sales: Sales, unit: UnitCosts, effects: np.ndarray, rows: np.ndarray) -> Position:
     """The month's business of the workshops in ``rows``, read off the market, costs and effects (W, S)."""
     cfg = model.cfg
@@ -111,10 +104,13 @@ def position(model: DMModel, sales: Sales, unit: UnitCosts, effects: np.ndarray,
     capex = wc.capex_usd_per_hour_capacity * wc.invest_capacity_step * wc.capacity_hours_per_month
     # Finance lowers the rate on new loans only: what it is worth depends on the loan a busy
     # workshop is about to take for its next capacity step.
-    planned = np.where(ws.utilisation[:nw] >= wc.invest_utilisation, wc.loan_share * capex, 0.0)
+    room = ws.capacity_hours[:nw] + wc.invest_capacity_step * wc.capacity_hours_per_month \
+        <= wc.max_capacity_hours_per_month + 1e-9
+    planned = np.where(room & (ws.utilisation[:nw] >= wc.invest_utilisation), wc.loan_share * capex, 0.0)
     return Position(
         units=units[rows], units_institution=units_inst[rows], margin_usd=margin[rows],
         delivery_usd=delivery[rows], hours_ordered=sales.hours_ordered[rows] * scale[rows],
+        hours_sold=sold[rows] * scale[rows],
         capacity_hours=ws.capacity_hours[rows],
         labour_usd=sales.hours_own[rows] * scale[rows] * cfg.labour.wage_usd_per_hour,
         lines=ws.makes[rows].sum(axis=1), loan_base_usd=planned[rows],

@@ -14,8 +14,9 @@ effect a sourcing mode would deliver, relative to the effect it has now:
 - marketing: visibility (utility ``−v · (1 − e)``) and reach (orders scale with the potential
   demand within reach, :class:`dmsim.geography.Catchment`);
 - finance: the interest on the loan of a planned investment;
-- maintenance: the hours lost to downtime, valued only where orders would fill them;
-- training: the extra labour hours an untrained team needs.
+- maintenance: the hours lost to downtime — what they would sell, by :func:`capacity_value`;
+- training: the extra labour hours an untrained team needs — its wage bill, and the capacity
+  they take up.
 
 Every option is then ``value − cost``, and make-or-buy (``sourcing.py``) picks the best one
 the workshop knows of; ``none`` (informal: no cost, no effect) is always an option. Values
@@ -49,6 +50,7 @@ class Position:
         delivery_usd: (k, P) delivery cost per unit its buyers pay, at its current logistics
             effect (USD).
         hours_ordered: (k,) production hours ordered per month.
+        hours_sold: (k,) production hours of the units sold per month.
         capacity_hours: (k,) production hours per month before downtime.
         labour_usd: (k,) production wage bill per month (USD).
         lines: (k,) product lines made.
@@ -65,6 +67,7 @@ class Position:
     margin_usd: np.ndarray
     delivery_usd: np.ndarray
     hours_ordered: np.ndarray
+    hours_sold: np.ndarray
     capacity_hours: np.ndarray
     labour_usd: np.ndarray
     lines: np.ndarray
@@ -74,6 +77,34 @@ class Position:
     mode: np.ndarray
     x_km: np.ndarray
     y_km: np.ndarray
+
+
+def capacity_value(model: DMModel, units: np.ndarray, margin_usd: np.ndarray, hours_sold: np.ndarray,
+                   hours_ordered: np.ndarray, hours_available: np.ndarray, delta_available: np.ndarray) -> np.ndarray:
+    """What a change in available hours is worth to workshops, USD per month, (k,).
+
+    A workshop aims to fill ``target_utilisation`` (u*) of its available hours A and raises its
+    price until its orders fit (``costs.adjust_markups``). So a workshop at or above u* sells
+    u*·ΔA more hours: first orders it now turns away, at today's price, then orders won by a
+    price cut of ρ/α · ln(g) per unit on all it sells (its orders scale as exp(−α Δp / ρ)); a
+    capacity loss sells fewer hours at a higher price. A workshop below u* sells what is ordered
+    and gains nothing from extra hours, loses only the hours a loss cuts below its orders.
+    Contribution per hour from ``margin_usd`` (k, P) on ``units`` (k, P) over ``hours_sold``.
+    """
+    cfg = model.cfg
+    u = cfg.workshops.target_utilisation
+    h = np.maximum(hours_sold, 1e-12)
+    per_hour = np.where(hours_sold > 0, (margin_usd * units).sum(axis=1) / h, 0.0)
+    bound = hours_ordered >= u * hours_available
+    after = hours_available + delta_available
+    delta = np.where(bound, u * delta_available,
+                     np.minimum(hours_ordered, u * after) - np.minimum(hours_ordered, u * hours_available))
+    turned_away = np.maximum(hours_ordered - hours_available, 0.0)
+    free = np.where(bound, np.clip(delta, 0.0, turned_away), delta)
+    growth = np.maximum(h + delta, 1e-12) / np.maximum(h + free, 1e-12)
+    alpha = cfg.market.price_sensitivity_household / model.import_price_usd
+    spread = (cfg.market.nest_rho / alpha[None, :] * units).sum(axis=1) * np.maximum(h + delta, 0.0) / h
+    return np.where(hours_sold > 0, per_hour * delta - np.log(growth) * spread, 0.0)
 
 
 def institution_ratio(model: DMModel, units: np.ndarray, units_institution: np.ndarray,
@@ -132,16 +163,17 @@ def service_values(model: DMModel, pos: Position, s: int, effect: np.ndarray, sh
         if pooled_discount is not None:
             value = value + pos.material_usd * pooled_discount
         return value
-    if s == MAINTENANCE:
-        down = sc.maintenance_downtime
-        made = np.minimum(pos.hours_ordered, pos.capacity_hours * (1.0 - down * (1.0 - effect)))
-        made0 = np.minimum(pos.hours_ordered, pos.capacity_hours * (1.0 - down * (1.0 - e0)))
-        hours_own = np.maximum(made0, 1e-12)
-        per_hour = np.where(made0 > 0, contribution.sum(axis=1) / hours_own, 0.0)
-        return per_hour * (made - made0)
-    if s == TRAINING:
+    down = sc.maintenance_downtime
+    available = pos.capacity_hours * (1.0 - down * (1.0 - pos.effects[:, MAINTENANCE]))
+    if s == MAINTENANCE:  # downtime: the hours it can sell
+        delta = pos.capacity_hours * down * (effect - e0)
+        return capacity_value(model, pos.units, pos.margin_usd, pos.hours_sold, pos.hours_ordered, available, delta)
+    if s == TRAINING:  # labour per unit: its wage bill, and what its hours can make
         tau = sc.training_labour_penalty
-        return pos.labour_usd * tau * (effect - e0) / (1.0 + tau * (1.0 - e0))
+        saving = pos.labour_usd * tau * (effect - e0) / (1.0 + tau * (1.0 - e0))
+        as_hours = available * ((1.0 + tau * (1.0 - e0)) / (1.0 + tau * (1.0 - effect)) - 1.0)
+        return saving + capacity_value(model, pos.units, pos.margin_usd, pos.hours_sold, pos.hours_ordered,
+                                       available, as_hours)
     if s == DESIGN:
         setup = cfg.workshops.setup_usd_per_month_per_product * pos.lines
         now_shared = pos.mode[:, DESIGN] == MODE_SHARED

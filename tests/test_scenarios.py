@@ -55,8 +55,9 @@ def test_the_market_clears_and_tipping_is_never_the_set_up(paired):
 
 
 def test_a_dense_start_grows_its_own_providers_a_thin_one_does_not():
-    """No provider is seeded in either: 160 workshops at month 0 attract providers that still pay
-    their way at month 120 in most seeds; the default 20 never do."""
+    """No provider is seeded in either: 240 workshops at month 0 attract providers that still pay
+    their way at month 120 in most seeds (8 of 10 in experiments/tipping_point); the default 20
+    never do."""
     from dmsim.run import compose_config
 
     def ends(n0):
@@ -65,7 +66,7 @@ def test_a_dense_start_grows_its_own_providers_a_thin_one_does_not():
         return np.array([r.timeseries["providers_local_active"].iloc[-1] for r in out]), \
             np.array([r.summary["tipped"] for r in out])
 
-    dense_providers, dense_tipped = ends(160)
+    dense_providers, dense_tipped = ends(240)
     thin_providers, thin_tipped = ends(20)
     assert (dense_providers > 0).sum() >= 4 and dense_tipped.sum() >= 4
     assert (thin_providers == 0).all() and not thin_tipped.any()

@@ -91,7 +91,7 @@ def test_procurement_preference_is_reported_apart_from_surplus(make_config):
     assert pref["procurement_preference_usd_total"] > 0.0
 
 
-def test_benefit_is_surplus_plus_net_local_value_plus_tariffs(make_config):
+def test_benefit_is_surplus_plus_net_local_incomes_plus_tariffs(make_config):
     cfg = make_config(["+scenario=big_push", "seed=2", "steps=36", "output.counterfactual=true",
                        "output.dashboard=false"])
     s = run(cfg).summary
@@ -100,12 +100,15 @@ def test_benefit_is_surplus_plus_net_local_value_plus_tariffs(make_config):
     def d(key):
         return s[key] - twin[key]
 
-    net_local = d("local_value_added_usd_total") - d("labour_shadow_cost_usd_total")
+    net_local = d("local_factor_income_usd_total") - d("labour_shadow_cost_usd_total")
     assert s["local_net_value_vs_centralised_usd"] == pytest.approx(net_local)
     assert s["benefit_vs_centralised_usd"] == pytest.approx(
         d("consumer_surplus_usd_total") + net_local + d("tariff_revenue_usd_total"))
     assert d("tariff_revenue_usd_total") < 0  # DM replaces imports that paid duty
-    assert s["labour_shadow_cost_usd_total"] < s["local_value_added_usd_total"]
+    # Factor incomes are local value added less rent, power, transport and trade (bought at cost).
+    ts = run(make_config(["+scenario=big_push", "seed=2", "steps=36", "output.dashboard=false"])).timeseries
+    assert 0 < s["local_factor_income_usd_total"] < s["local_value_added_usd_total"]
+    assert (ts["local_factor_income_usd"] <= ts["local_value_added_usd"]).all()
     assert s["public_cost_vs_centralised_usd"] == pytest.approx(s["public_spend_usd_total"])
     assert s["public_spend_usd_total"] > 0
     assert s["benefit_cost_ratio"] == pytest.approx(s["benefit_vs_centralised_usd"] / s["public_spend_usd_total"])
