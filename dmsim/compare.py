@@ -1234,8 +1234,9 @@ def _report_ranking(rep: Report, ranking: pd.DataFrame) -> None:
 
 def _report_benefit_cost(rep: Report, bc: pd.DataFrame) -> None:
     rep.heading("Benefit-cost against the centralised counterfactual")
-    rep.para("Benefit = paired difference in consumer surplus + local value added (USD, totals); cost = paired "
-             "difference in public spend (USD). Ratio = mean benefit / mean cost (n/a when nothing extra is spent).")
+    rep.para("Benefit = paired difference in social surplus (consumer surplus + local factor incomes − the shadow "
+             "cost of the labour employed + tariff revenue; USD, totals); cost = paired difference in public spend "
+             "(USD). Ratio = mean benefit / mean cost (n/a when nothing extra is spent).")
     key_end = list(bc.columns).index("reference")
     cols = list(bc.columns[:key_end])
     rows = []

@@ -174,7 +174,7 @@ def invest(model: DMModel, effects: np.ndarray, sales: Sales, unit: UnitCosts) -
 
 
 def pay_out(model: DMModel) -> None:
-    """Owners draw cash beyond a buffer of ``payout_cash_months`` of fixed and service costs."""
+    """Owners draw cash beyond a buffer of ``payout_cash_months`` of fixed, service and loan payments."""
     wc = model.cfg.workshops
     ws = model.ws
     n = ws.n

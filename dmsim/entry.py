@@ -5,7 +5,7 @@ knows what the local ecosystem knows: it starts with a share of local makers' kn
 (``learning.spillover_entry``), buys material at a newcomer's price, and chooses the sourcing
 of each service as an incumbent would (:mod:`dmsim.sourcing`: in-house, a provider it has
 heard of, or none). It prices like an incumbent starting out — cost plus the starting markup
-on its planned volume, never above the landed import price at its site — and predicts its
+with fixed costs spread over its normal capacity — and predicts its
 orders from last month's market: its option is added to the DM nest of every buyer group
 within reach (the nested logit's inclusive value makes this exact for one added option), so
 it expects many orders where incumbents are dear or turn buyers away, and few where they are

@@ -49,7 +49,7 @@ class DMModel(mesa.Model):
        hours left, the import and not buying.
     4. Accounting: every payment through the ledger (money is conserved).
     5. Learning: cumulative output grows, with spillovers; markups follow the load.
-    6. Decisions: awareness, make-or-buy (valued), provider entry, investment, exits, entries,
+    6. Decisions: awareness, provider entry, make-or-buy (valued), investment, exits, entries,
        policy.
     7. Metrics are recorded.
     """

@@ -28,7 +28,7 @@ for name in "${names[@]}"; do
     coordination_threshold)
       sweep "$name"
       rm -rf multirun/coordination_no_pooling  # the workshop channel alone (README)
-      $py -m dmsim -m +experiment=coordination_threshold network.service_pooling=0 workshops.initial=14,16,18 \
+      $py -m dmsim -m +experiment=coordination_threshold network.service_pooling=0 workshops.initial=12,14,16 \
         network.coordination=1 hydra.sweep.dir=multirun/coordination_no_pooling ;;
     strategy_ranking) sweep "$name" --reference none ;;
     sensitivity)  # two stages (configs/experiment/sensitivity.yaml); samples redrawn with the default sampler seed
