@@ -203,7 +203,8 @@ OUTPUTS: tuple[str, ...] = (
     "dm_market_share_final", "workshops_active_final", "shared_service_share_final",
     "consumer_surplus_usd_total", "social_surplus_usd_total", "tipped",
 )
-DEFAULT_N = {"morris": 20, "sobol": 64, "lhs": 256}
+# Sobol: 16 base points x 2 seeds fit a working session (the committed analysis); --n 64 halves the intervals.
+DEFAULT_N = {"morris": 20, "sobol": 16, "lhs": 256}
 DEFAULT_OUT = {
     "morris": Path("experiments/sensitivity/sample_morris.parquet"),
     "sobol": Path("experiments/sensitivity/sample_sobol.parquet"),
