@@ -32,7 +32,7 @@ def to_typed(dcfg: DictConfig) -> DMSimConfig:
         raise ConfigError(key, getattr(e, "value", None), str(e).splitlines()[0]) from None
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="config")
+@hydra.main(version_base="1.3", config_path="configs", config_name="config")
 def _hydra_main(dcfg: DictConfig) -> None:
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     hc = HydraConfig.get()

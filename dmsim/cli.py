@@ -20,7 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dmsim.config import ConfigError, DMSimConfig
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"  # inside the package, so an installed wheel has them
 GROUPS = ("scenario", "strategy", "experiment")
 
 
