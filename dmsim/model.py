@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
 from time import perf_counter
+from typing import Any
 
 import mesa
 import numpy as np
@@ -10,7 +12,7 @@ import pandas as pd
 
 from dmsim import accounting, costs, decisions, market
 from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
-from dmsim.config import SERVICES, DMSimConfig
+from dmsim.config import SERVICES, ConfigError, DMSimConfig
 from dmsim.geography import Catchment, NeighbourIndex, make_settlements, scatter_around_people
 from dmsim.ledger import Ledger
 from dmsim.metrics import MetricsRecorder
@@ -54,7 +56,46 @@ class DMModel(mesa.Model):
     7. Metrics are recorded.
     """
 
-    def __init__(self, cfg: DMSimConfig) -> None:
+    def __init__(self, scenario: str | DMSimConfig | None = None, *, rng: Any = None,
+                 cfg: DMSimConfig | None = None, **overrides: Any) -> None:
+        """Build the model from a scenario and config keys, or from a composed config.
+
+        Args:
+            scenario: A file of ``configs/scenario/`` (``None``: baseline, the schema's
+                defaults). A :class:`DMSimConfig` given here is taken as ``cfg``.
+            rng: Mesa's seed argument. An integer is the run's ``seed`` (``rng=5`` is
+                ``python -m dmsim seed=5``); a ``numpy.random.Generator`` (or any other value
+                ``numpy.random.default_rng`` takes) gives one integer seed drawn from it;
+                ``None`` keeps the config's seed (0 unless a ``seed`` key is given), so a
+                model without a seed is reproducible, unlike Mesa's default.
+            cfg: A composed config (:func:`dmsim.run.compose_config`), used as it is.
+            **overrides: Config keys, dotted names included (``seed=3``,
+                ``**{"imports.tariff": 0.3}``), composed exactly as ``python -m dmsim
+                +scenario=SCENARIO KEY=VALUE ...`` would (:func:`keyword_config`). ``seed`` is
+                a config key here, not Mesa's deprecated ``seed`` argument: ``mesa.batch_run``
+                passes its own ``rng`` (``None`` unless given) and leaves a swept ``seed`` alone.
+
+        Raises:
+            ConfigError: a bad key or value, ``rng`` with ``seed``, or ``cfg`` with anything else.
+        """
+        if isinstance(scenario, DMSimConfig):  # DMModel(cfg), as dmsim.run calls it
+            if cfg is not None:
+                raise ConfigError("cfg", "DMSimConfig", "given twice (positionally and as cfg=)")
+            scenario, cfg = None, scenario
+        if cfg is not None:
+            extra = {**({"scenario": scenario} if scenario is not None else {}),
+                     **({"rng": rng} if rng is not None else {}), **overrides}
+            if extra:
+                key, value = next(iter(extra.items()))
+                raise ConfigError(key, value, "not with cfg=: a composed config is complete (compose it with this key)")
+        else:
+            if "seed" in overrides and overrides["seed"] is None:  # Mesa's "no seed given"
+                del overrides["seed"]
+            if rng is not None:
+                if "seed" in overrides:
+                    raise ConfigError("rng", rng, f"give rng or seed, not both (seed={overrides['seed']!r})")
+                overrides["seed"] = seed_from_rng(rng)
+            cfg = keyword_config(scenario, **overrides)
         super().__init__(rng=cfg.seed)
         self.cfg = cfg
         self.streams = Streams(cfg.seed)
@@ -118,6 +159,9 @@ class DMModel(mesa.Model):
         )
 
         self.metrics = MetricsRecorder(self)
+        # Mesa's collector over the same monthly rows: its reporters read the row the metrics
+        # just recorded (no recomputation). They are the row's keys, known after the first month.
+        self.datacollector = mesa.DataCollector()
         bg = self.bg
         self.catchment = Catchment(bg.x_km[: bg.n], bg.y_km[: bg.n], bg.potential_units[: bg.n], cfg.region.size_km)
         n_p = self.n_products
@@ -395,9 +439,10 @@ class DMModel(mesa.Model):
         decisions.learn(self, sales, unit)  # 5
         decisions.decide(self, effects, sales, unit)  # 6
         t4 = perf_counter()
-        self.metrics.record(sales, unit, overhead_ws)  # 7
+        self.collect(self.metrics.record(sales, unit, overhead_ws))  # 7
         t5 = perf_counter()
         self.month += 1
+        self.running = self.month < self.cfg.steps  # Mesa's run_model and batch_run stop here
         for name, dt in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             clock[name] += dt
 
@@ -440,6 +485,13 @@ class DMModel(mesa.Model):
         """Phase 4: book every payment of the month."""
         accounting.settle(self, sales, unit, overhead_ws)
 
+    def collect(self, row: dict[str, float]) -> None:
+        """Append this month's metrics ``row`` to ``datacollector`` (its columns: the row's keys)."""
+        if not self.datacollector.model_reporters:
+            self.datacollector = mesa.DataCollector(
+                model_reporters={key: partial(_recorded, key=key) for key in row})
+        self.datacollector.collect(self)
+
     def run(self) -> None:
         """Run all configured months."""
         for _ in range(self.cfg.steps):
@@ -449,3 +501,63 @@ class DMModel(mesa.Model):
         """Run all configured months and return the monthly time series."""
         self.run()
         return self.metrics.frame()
+
+
+def _recorded(model: DMModel, key: str) -> float:
+    """A DataCollector reporter: ``key`` of the month's metrics row just recorded."""
+    return model.metrics.rows[-1][key]
+
+
+def seed_from_rng(rng: Any) -> int:
+    """The run's ``seed`` from Mesa's ``rng`` argument.
+
+    An integer is the seed itself; anything else ``numpy.random.default_rng`` accepts (a
+    ``Generator``, a ``SeedSequence``, a sequence of ints) gives one draw in [0, 2**31 − 1),
+    as Mesa draws its own stdlib seed from a non-integer ``rng``.
+    """
+    if isinstance(rng, bool):
+        raise ConfigError("rng", rng, "an integer seed >= 0 or a numpy Generator")
+    if isinstance(rng, int | np.integer):
+        return int(rng)
+    try:
+        gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    except (TypeError, ValueError):
+        raise ConfigError("rng", rng, "an integer seed >= 0 or a numpy Generator") from None
+    return int(gen.integers(np.iinfo(np.int32).max))
+
+
+def keyword_config(scenario: str | None = None, **overrides: Any) -> DMSimConfig:
+    """The typed config of ``python -m dmsim +scenario=SCENARIO KEY=VALUE ...``.
+
+    ``overrides`` are config keys (dotted names through ``**{"imports.tariff": 0.3}``) with
+    Python values: numbers, strings, booleans, ``None`` (null) and lists, numpy scalars
+    included; each becomes one Hydra override, so composition and checks are the command line's.
+
+    Raises:
+        ConfigError: a bad key or value (one line).
+    """
+    from dmsim.run import compose_config  # dmsim.run imports this module
+
+    args = [] if scenario is None else [f"+scenario={_hydra_value('scenario', scenario)}"]
+    args += [f"{key}={_hydra_value(key, value)}" for key, value in overrides.items()]
+    return compose_config(args)
+
+
+def _hydra_value(key: str, value: Any) -> str:
+    """``value`` in Hydra's override grammar (strings quoted unless plain)."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    if isinstance(value, str):
+        plain = value and all(c.isalnum() or c in "_-./" for c in value) and not value[0].isdigit()
+        if plain and value.lower() not in ("true", "false", "null", "nan", "inf"):  # else not a string
+            return value
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_hydra_value(key, v) for v in value) + "]"
+    raise ConfigError(key, value, "a number, string, boolean, None or list")
