@@ -1,0 +1,1 @@
+"""Hydra's configs (a package so ``pkg://dmsim.configs`` resolves for the ``dmsim`` console script)."""
