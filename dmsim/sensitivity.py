@@ -55,7 +55,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -309,8 +309,13 @@ def top_parameters(source: str | Path, n: int,
     return tuple(p for p in params if p.key in chosen), {k: round(float(v), 6) for k, v in scores.items()}
 
 
-def salib_problem(params: Sequence[Parameter]) -> dict[str, Any]:
-    """The SALib problem dict; integer keys get ``[low, high + 1)`` (floored later)."""
+def salib_problem(params: Sequence[Parameter] | Mapping[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """The SALib problem dict; integer keys get ``[low, high + 1)`` (floored later).
+
+    ``params``: parameters (:class:`Parameter`), ``{config key: (low, high)}`` (integer keys are those
+    of type ``int`` in the schema, :mod:`dmsim.config`) or ``None`` for :data:`PARAMETERS`.
+    """
+    params = as_parameters(params)
     return {
         "num_vars": len(params),
         "names": [p.key for p in params],
@@ -429,6 +434,104 @@ def read_sample(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if raw is None:
         raise SensitivityError(f"{path} has no sample description (not written by dmsim.sensitivity sample)")
     return t.to_pandas(), json.loads(raw)
+
+
+# --------------------------------------------------------------------------------------------
+# In one process: SALib's own sample -> evaluate -> analyze loop
+# --------------------------------------------------------------------------------------------
+
+
+def as_parameters(params: Sequence[Parameter] | Mapping[str, tuple[float, float]] | None) -> tuple[Parameter, ...]:
+    """Parameters (:class:`Parameter`) from a mapping ``{config key: (low, high)}`` (``None``: :data:`PARAMETERS`).
+
+    Raises:
+        ConfigError: an unknown key, or a range that is not a ``(low, high)`` pair with low < high.
+    """
+    if params is None:
+        return PARAMETERS
+    if not isinstance(params, Mapping):
+        return tuple(params)
+    from dmsim.config import ConfigError
+    from dmsim.ema import key_type
+
+    out = []
+    for key, bounds in params.items():
+        kind = key_type(key)
+        if kind not in (int, float) or not (isinstance(bounds, Sequence) and len(bounds) == 2
+                                             and float(bounds[0]) < float(bounds[1])):
+            raise ConfigError(key, bounds, "a (low, high) pair with low < high on a numeric config key")
+        out.append(Parameter(key, float(bounds[0]), float(bounds[1]), kind is int))
+    return tuple(out)
+
+
+def evaluate(problem: Mapping[str, Any], X: np.ndarray, outcome: str = "tipped",  # noqa: N803 - SALib's name
+             scenario: str = "baseline", seed: int | Sequence[int] = 0, **fixed: Any) -> np.ndarray:
+    """Run dmsim once per row of a SALib sample ``X`` and return ``outcome`` per row.
+
+    ``SALib.sample.sobol.sample(problem, N)`` -> ``evaluate(problem, X, "tipped")`` ->
+    ``SALib.analyze.sobol.analyze(problem, Y)``, with ``problem`` from :func:`salib_problem`.
+    Each row is the run of ``python -m dmsim +scenario=SCENARIO seed=S FIXED... NAME=VALUE...``
+    (:func:`dmsim.model.keyword_config`), one per seed in ``seed``; the outcome is averaged over
+    the seeds (``tipped``, a bool, becomes the share of seeds tipped; an undefined figure is
+    NaN), the same seeds for every row, as :func:`analyse` does for a sweep.
+
+    Integer keys (type ``int`` in the schema: ``workshops.initial``) are floored and clipped to
+    ``[low, high]`` as :func:`draw_sample` does, where :func:`salib_problem` gives them bounds
+    ``[low, high + 1)`` so each integer is equally likely; a hand-written problem with bounds
+    ``[a, b]`` on an integer key therefore gives ``a ... b - 1``.
+
+    Args:
+        problem: A SALib problem (``names``, ``bounds``).
+        X: The sample, shape (rows, len(names)).
+        outcome: A key of the run summary (``summary.json``).
+        scenario: A file of ``configs/scenario/``.
+        seed: The run seed, or several (the outcome is their mean).
+        **fixed: Other config keys for every run (``steps=36``; dotted ones via ``**{...}``).
+
+    Returns:
+        ``outcome`` per row, float64, shape (rows,).
+
+    Raises:
+        ConfigError: a bad key or value (one line), before any run.
+    """
+    from omegaconf import OmegaConf
+
+    from dmsim.ema import key_type
+    from dmsim.model import keyword_config
+    from dmsim.run import run
+
+    names = list(problem["names"])
+    x = np.asarray(X, dtype=float)
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise SensitivityError(f"X has shape {x.shape}; expected (rows, {len(names)}) for {', '.join(names)}")
+    seeds = [int(seed)] if isinstance(seed, int | np.integer) else [int(s) for s in seed]
+    columns: list[list[int] | list[float]] = []
+    for j, name in enumerate(names):
+        low, high = (float(b) for b in problem["bounds"][j])
+        if key_type(name) is int:  # the sampled [low, high + 1) floored, as draw_sample does
+            top = max(math.ceil(low), math.ceil(high) - 1)
+            columns.append(np.clip(np.floor(x[:, j]), math.ceil(low), top).astype(np.int64).tolist())
+        else:
+            columns.append(x[:, j].tolist())
+    rows = [{name: col[i] for name, col in zip(names, columns, strict=True)} for i in range(len(x))]
+    if rows:  # bad keys or values stop here, before any run, with the command line's message
+        keyword_config(scenario, seed=seeds[0], **fixed, **rows[0])
+    # Composed once per seed; each row is merged in as dmsim.run.apply_sample merges a sweep's
+    # sample row (typed, range-checked), which spares Hydra's composition per run.
+    bases = {s: OmegaConf.structured(keyword_config(scenario, seed=s, **fixed)) for s in seeds}
+    y = np.empty(len(rows))
+    for i, values in enumerate(rows):
+        per_seed = []
+        for s in seeds:
+            node = bases[s].copy()
+            for name, value in values.items():
+                OmegaConf.update(node, name, value, merge=True)
+            summary = run(OmegaConf.to_object(node)).summary
+            if outcome not in summary:
+                raise SensitivityError(f"outcome {outcome!r} is not in a run's summary: one of {', '.join(summary)}")
+            per_seed.append(summary[outcome])
+        y[i] = _numeric(pd.Series(per_seed, dtype=object)).mean(skipna=False)  # missing in one seed: missing
+    return y
 
 
 # --------------------------------------------------------------------------------------------
