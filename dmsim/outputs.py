@@ -119,7 +119,8 @@ def _json_value(key: str, f: schema.Field, v: Any) -> Any:  # noqa: ANN401 - a J
         raise SchemaError(f"summary.json: {key} is null but not nullable in dmsim/schema.py")
     ok = {
         "float64": isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)),
-        "int64": isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
+        "int64": (isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)))
+        or (isinstance(v, (float, np.floating)) and float(v).is_integer()),  # a whole number computed as float
         "bool": isinstance(v, (bool, np.bool_)),
         "string": isinstance(v, str),
         "list<string>": isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v),
