@@ -1,15 +1,24 @@
 """Typed configuration: Hydra structured configs with declarative range checks.
 
 Every field carries its allowed range in ``metadata`` (``ge``, ``gt``, ``le``, ``lt``,
-``choices``); :func:`validate` walks the tree and raises :class:`ConfigError` with one line
-naming the full key, the value and what is allowed. The baseline scenario is the schema's
-defaults; each file in ``configs/scenario/`` is a delta on top of it. Provenance of every
-default is in ``docs/parameters.md``.
+``choices``, ``pattern``); :func:`validate` walks the tree and raises :class:`ConfigError` with
+one line naming the full key, the value and what is allowed. Beyond the declared ranges, every
+float must be finite and at most :data:`FLOAT_LIMIT` in magnitude, every integer must fit numpy's
+int64, names that reach file paths (``scenario``, strategy names) match :data:`NAME_PATTERN`,
+and :func:`estimate_run` refuses a run larger than this machine's memory can hold, before
+anything is allocated. The baseline scenario is the schema's defaults; each file in
+``configs/scenario/`` is a delta on top of it. Provenance of every default is in
+``docs/parameters.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
+import os
+import re
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,14 +45,55 @@ class ConfigError(ValueError):
         super().__init__(f"{key}={value!r} is not allowed: {allowed}")
 
 
+# Names that become parts of output paths (``outputs/${scenario}/…``, sweep subfolders): no
+# separators, no "..", nothing a shell or a file system reads specially.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+NAME_RULE = "letters, digits, _ and - only (the name becomes part of output paths)"
+# Largest magnitude of any float value: far beyond every meaningful figure (1e15 USD is ten times
+# world GDP), small enough that products of a few config values stay finite in float64.
+FLOAT_LIMIT = 1e15
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # numpy int64: the model's arrays and output tables
+MAX_MONTHS = 1200  # 100 years: runs, loan terms, review intervals, lead times
+EARTH_KM = 20_000.0  # half the Earth's circumference: no two places are farther apart
+# Options a buyer group weighs per product: far more than anyone compares, and the index holds
+# this many slots for every group and product (memory grows with it; see estimate_run).
+MAX_K_NEAREST = 1_000
+
+
 def rng_field(default: Any, **bounds: Any) -> Any:
     """A dataclass field whose metadata holds its allowed range (see :func:`validate`)."""
     return field(default=default, metadata=bounds)
 
 
+@functools.cache
+def _field_kinds(cls: type) -> dict[str, Any]:
+    """Resolved type hints of a config dataclass (annotations are strings here)."""
+    return typing.get_type_hints(cls)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_finite(key: str, value: Any, kind: Any) -> None:
+    """No NaN or infinity in a float field (NaN would also slip through every bound)."""
+    if kind is float and _is_number(value) and not math.isfinite(value):
+        raise ConfigError(key, value, "a finite number")
+
+
+def _check_magnitude(key: str, value: Any, kind: Any) -> None:
+    """Floats within :data:`FLOAT_LIMIT`; integers within numpy int64."""
+    if kind is float and _is_number(value) and abs(value) > FLOAT_LIMIT:
+        raise ConfigError(key, value, f"a finite number of magnitude at most {FLOAT_LIMIT:.0e}")
+    if kind is int and _is_number(value) and not INT64_MIN <= value <= INT64_MAX:
+        raise ConfigError(key, value, f"an integer between {INT64_MIN} and {INT64_MAX} (numpy int64)")
+
+
 def _check(key: str, value: Any, meta: dict[str, Any]) -> None:
     if "choices" in meta and value not in meta["choices"]:
         raise ConfigError(key, value, f"one of {', '.join(meta['choices'])}")
+    if "pattern" in meta and not (isinstance(value, str) and meta["pattern"].fullmatch(value)):
+        raise ConfigError(key, value, NAME_RULE)
     parts = []
     for op, text in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
         if op in meta:
@@ -68,29 +118,35 @@ def validate(obj: Any, prefix: str = "") -> None:
     Raises:
         ConfigError: at the first value out of range, naming its full dotted key.
     """
+    kinds = _field_kinds(type(obj))
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
         key = f"{prefix}{f.name}"
         if dataclasses.is_dataclass(value):
             validate(value, key + ".")
         elif isinstance(value, dict):
+            names = f.metadata.get("key_pattern")
             for name, item in value.items():
+                if names is not None and not (isinstance(name, str) and names.fullmatch(name)):
+                    raise ConfigError(key, name, f"names of {NAME_RULE}")
                 if dataclasses.is_dataclass(item):
                     validate(item, f"{key}.{name}.")
         else:
+            _check_finite(key, value, kinds.get(f.name))
             _check(key, value, dict(f.metadata))
+            _check_magnitude(key, value, kinds.get(f.name))
 
 
 @dataclass
 class RegionConfig:
     """The square region, its people and settlements."""
 
-    population: int = rng_field(1_000_000, ge=1)  # people
-    size_km: float = rng_field(200.0, gt=0)  # side of the square region
+    population: int = rng_field(1_000_000, ge=1, le=10_000_000_000)  # people (at most more than the world)
+    size_km: float = rng_field(200.0, gt=0, le=EARTH_KM)  # side of the square region
     buyer_groups: int = rng_field(2_000, ge=1)  # household groups (institutions come on top)
     towns: int = rng_field(6, ge=1)  # settlement clusters; the first is the port/capital
     urban_share: float = rng_field(0.55, ge=0, le=1)  # people living in town clusters
-    town_radius_km: float = rng_field(8.0, gt=0)  # spread (s.d.) of a town's groups
+    town_radius_km: float = rng_field(8.0, gt=0, le=EARTH_KM)  # spread (s.d.) of a town's groups
     institutions: int = rng_field(60, ge=0)  # hospitals, schools, agency procurement offices
 
 
@@ -207,7 +263,7 @@ class ServicesConfig:
     global_fit: float = rng_field(0.7, ge=0, le=1)  # effect of a global service relative to local
     global_fixed_cost_usd_per_month: float = rng_field(300.0, ge=0)  # regional office share
     global_marginal_cost_factor: float = rng_field(0.4, ge=0)  # per-client cost, × in-house cost f
-    switch_interval_months: int = rng_field(3, ge=1)  # make-or-buy reviewed this often
+    switch_interval_months: int = rng_field(3, ge=1, le=MAX_MONTHS)  # make-or-buy reviewed this often
     switch_probability: float = rng_field(0.5, ge=0, le=1)  # of aware workshops that act per review
     switch_saving_threshold: float = rng_field(0.1, ge=0)  # gain needed to switch, × in-house cost
     awareness_base_per_month: float = rng_field(0.05, ge=0, le=1)
@@ -221,7 +277,8 @@ class ServicesConfig:
     design_setup_penalty: float = rng_field(0.3, ge=0)  # extra set-up cost without design
     design_shared_setup_saving: float = rng_field(0.4, ge=0, lt=1)  # set-up cut by a shared library
     logistics_saving: float = rng_field(0.4, ge=0, le=1)  # cut in delivery cost at full effect
-    marketing_reach_none_km: float = rng_field(15.0, ge=0)  # how far buyers find a workshop without marketing
+    # How far buyers find a workshop without marketing.
+    marketing_reach_none_km: float = rng_field(15.0, ge=0, le=EARTH_KM)
     maintenance_downtime: float = rng_field(0.15, ge=0, lt=1)  # capacity lost without it
     training_labour_penalty: float = rng_field(0.2, ge=0)  # extra labour hours without it
 
@@ -248,15 +305,15 @@ class WorkshopsConfig:
     exit_loss_months: int = rng_field(12, ge=1)
     entry_prospects_per_million_per_month: float = rng_field(1.0, ge=0)  # would-be owners, per million people
     entry_profit_reference_usd_per_month: float = rng_field(600.0, ge=0)  # owner's outside option
-    entry_interval_months: int = rng_field(3, ge=1)
+    entry_interval_months: int = rng_field(3, ge=1, le=MAX_MONTHS)
     invest_utilisation: float = rng_field(0.9, gt=0, le=1)  # expand when busier than this
     max_capacity_hours_per_month: float = rng_field(960.0, gt=0)  # a DM unit stays small
     invest_capacity_step: float = rng_field(0.5, gt=0)  # hours added per investment, × standard capacity
     capex_usd_per_hour_capacity: float = rng_field(80.0, ge=0)  # equipment per monthly hour
-    equipment_life_months: float = rng_field(96.0, gt=0)  # equipment wears out and is replaced over this
+    equipment_life_months: float = rng_field(96.0, gt=0, le=MAX_MONTHS)  # equipment wears out and is replaced over this
     loan_share: float = rng_field(0.7, ge=0, le=1)  # of capex borrowed
-    loan_term_months: int = rng_field(36, ge=1)
-    delivery_reach_km: float = rng_field(60.0, gt=0)  # buyers beyond are not served
+    loan_term_months: int = rng_field(36, ge=1, le=MAX_MONTHS)
+    delivery_reach_km: float = rng_field(60.0, gt=0, le=EARTH_KM)  # buyers beyond are not served
 
 
 @dataclass
@@ -274,7 +331,7 @@ class LearningConfig:
 class MarketConfig:
     """Nested-logit buyer choice and transport."""
 
-    k_nearest: int = rng_field(8, ge=1)  # workshops considered per buyer group and product
+    k_nearest: int = rng_field(8, ge=1, le=MAX_K_NEAREST)  # workshops considered per buyer group and product
     price_sensitivity_household: float = rng_field(2.3, gt=0)  # α × reference price
     price_sensitivity_institution: float = rng_field(1.7, gt=0)
     nest_rho: float = rng_field(0.5, gt=0, le=1)  # DM nest dissimilarity parameter
@@ -288,8 +345,8 @@ class MarketConfig:
     dm_base_quality: float = rng_field(0.8, ge=0, le=1.5)
     certification_quality: float = rng_field(0.15, ge=0)
     import_quality: float = rng_field(1.0, ge=0, le=1.5)
-    dm_lead_time_months: float = rng_field(0.5, ge=0)
-    import_lead_time_months: float = rng_field(3.0, ge=0)
+    dm_lead_time_months: float = rng_field(0.5, ge=0, le=MAX_MONTHS)
+    import_lead_time_months: float = rng_field(3.0, ge=0, le=MAX_MONTHS)
     dm_delivery_cost_per_100km: float = rng_field(0.12, ge=0)  # fraction of import price/unit
 
 
@@ -301,7 +358,7 @@ class ImportsConfig:
     freight: float = rng_field(0.114, ge=0, le=5)  # international freight, fraction of value
     distribution_margin: float = rng_field(0.25, ge=0, le=5)
     inland_cost_per_100km: float = rng_field(0.08, ge=0)  # fraction of landed price per 100 km
-    sea_km: float = rng_field(10_000.0, ge=0)
+    sea_km: float = rng_field(10_000.0, ge=0, le=2 * EARTH_KM)  # a voyage, at most once around the Earth
     sea_kg_co2_per_t_km: float = rng_field(0.015, ge=0)
     road_kg_co2_per_t_km: float = rng_field(0.1, ge=0)
 
@@ -320,8 +377,9 @@ class SuppliersConfig:
     local_fixed_cost_usd_per_month: float = rng_field(2_000.0, ge=0)
     local_material_share: float = rng_field(0.5, ge=0, le=1)  # of material a local can supply
     local_start_cash_months: float = rng_field(6.0, ge=0)
-    distributor_lead_time_months: float = rng_field(0.5, ge=0)  # material wait when ordering from the port
-    local_lead_time_months: float = rng_field(0.1, ge=0)  # material wait when buying locally
+    # Material wait when ordering from the port.
+    distributor_lead_time_months: float = rng_field(0.5, ge=0, le=MAX_MONTHS)
+    local_lead_time_months: float = rng_field(0.1, ge=0, le=MAX_MONTHS)  # material wait when buying locally
 
 
 @dataclass
@@ -361,7 +419,7 @@ class PolicyConfig:
 
     budget_usd: float = rng_field(0.0, ge=0)
     provider_subsidy_share: float = rng_field(0.0, ge=0, le=1)  # of providers' fixed cost
-    provider_subsidy_months: int = rng_field(0, ge=0)  # from month 0
+    provider_subsidy_months: int = rng_field(0, ge=0, le=MAX_MONTHS)  # from month 0
 
 
 STRATEGY_GROUPS: tuple[str, ...] = ("make", "sell", "operate", "collaborate", "invest")
@@ -387,7 +445,7 @@ class StrategyConfig:
     cost_usd_once: float = rng_field(0.0, ge=0)  # at month 0
     cost_usd_per_month: float = rng_field(0.0, ge=0)
     cost_usd_per_workshop_month: float = rng_field(0.0, ge=0)  # × active workshops
-    months: int = rng_field(120, ge=0)  # how long the monthly costs run
+    months: int = rng_field(120, ge=0, le=MAX_MONTHS)  # how long the monthly costs run
 
 
 @dataclass
@@ -417,8 +475,8 @@ class DMSimConfig:
     """The whole run. Field defaults are the ``baseline`` scenario."""
 
     seed: int = rng_field(0, ge=0)
-    steps: int = rng_field(120, ge=1)  # months
-    scenario: str = "baseline"
+    steps: int = rng_field(120, ge=1, le=MAX_MONTHS)  # months
+    scenario: str = rng_field("baseline", pattern=NAME_PATTERN)  # also a folder of outputs/
     product_variety: int = rng_field(2, ge=1)  # products per workshop
     region: RegionConfig = field(default_factory=RegionConfig)
     products: dict[str, ProductConfig] = field(default_factory=_default_products)
@@ -435,12 +493,14 @@ class DMSimConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
-    strategies: dict[str, StrategyConfig] = field(default_factory=dict)  # from +strategy=[a,b]
+    strategies: dict[str, StrategyConfig] = field(default_factory=dict,  # from +strategy=[a,b]
+                                                metadata={"key_pattern": NAME_PATTERN})
 
     def __post_init__(self) -> None:
         validate(self)
         if not self.products:
             raise ConfigError("products", {}, "at least one product")
+        check_run_size(self)  # after the value checks: the estimate needs finite values
         public = sum(s.cost_usd_once + s.months * (s.cost_usd_per_month + s.cost_usd_per_workshop_month
                                                     * self.workshops.initial)
                      for s in self.strategies.values() if s.payer == "government")
@@ -464,3 +524,145 @@ class DMSimConfig:
 def register_configs() -> None:
     """Register the schema in Hydra's ConfigStore as ``dmsim_schema``."""
     ConfigStore.instance().store(name="dmsim_schema", node=DMSimConfig)
+
+
+# ------------------------------------------------------------------------------------------
+# Run size: refuse, before anything is allocated, a run this machine cannot hold
+# ------------------------------------------------------------------------------------------
+
+GIB = 2**30
+# Peak resident memory per unit of each array dimension the model allocates, in bytes. Measured
+# as max RSS of fresh processes on the 2-core development VM (numpy 2.5, Mesa 3.5), varying one
+# dimension at a time: buyer groups 100,000-200,000 × k 1-32 × products 1-8; workshops
+# 1,000-200,000 × products 1, 4, 8; entry rounds of 3,000-9,000 prospects. Rounded up: the
+# estimate errs high (default run: ~0.26 GiB estimated, 0.23 measured; XL benchmark: 0.9 GiB
+# estimated, 0.6 measured).
+BASE_BYTES = 256 * 2**20  # Python, numpy, pandas, scipy, Hydra and Mesa loaded
+GROUP_BYTES = 480  # per buyer group: its row, its Mesa agent, per-group work arrays
+GROUP_PRODUCT_BYTES = 120  # per buyer group and product: demand, import terms, choice results
+LINK_BYTES = 120  # per (product, option slot, buyer group): the k-nearest index (NeighbourIndex:
+# rows, distances, masks, flat link layout) and the market's (P, K, G) work arrays (market.clear)
+WORKSHOP_BYTES = 1_000  # per workshop row: its Mesa agent, (W, S) state, per-workshop work arrays
+WORKSHOP_PRODUCT_BYTES = 160  # per workshop and product: (W, P) state and unit-cost arrays
+HUB_BYTES = 24  # per workshop and hub: distances when assigning hub_spoke networks (model.network_of)
+PROSPECT_BYTES = 1_024  # per would-be entrant in one entry round: its (k, P) and (k, S) plans
+PAIR_BYTES = 64  # per (prospect, buyer group in its reach) pair of an entry round (entry.catchments)
+PROVIDER_BYTES = 2_048  # per seeded provider: its row and Mesa agent
+MONTH_COLUMN_BYTES = 64  # per month and time-series column (metrics rows, then the frame)
+SNAPSHOT_BYTES = 16  # per workshop, year and snapshot column, twice (the frames and their concat)
+POISSON_SIGMAS = 6.0  # prospects: bound a Poisson count by its mean + 6 standard deviations
+
+
+@dataclass
+class RunSize:
+    """How large a run gets: the shapes that drive memory, and the estimated peak (bytes)."""
+
+    buyer_groups: int  # household groups + institutions
+    k_nearest: int  # option slots per buyer group and product
+    products: int
+    workshops_max: int  # a bound: initial + every would-be entrant of the run (Poisson mean + 6 s.d.)
+    months: int
+    peak_bytes: int  # estimated peak resident memory of the process
+    dominant_key: str  # the config key that drives the largest term
+    dominant_value: Any
+
+
+def _poisson_bound(mean: float) -> float:
+    return mean + POISSON_SIGMAS * math.sqrt(mean) if mean > 0 else 0.0
+
+
+def _most_unusual(candidates: list[tuple[str, Any, float]]) -> tuple[str, Any]:
+    """Of several keys driving one term, the one furthest above its default (value / default)."""
+    key, value, _ = max(candidates, key=lambda c: c[1] / c[2] if c[2] > 0 else c[1])
+    return key, value
+
+
+def estimate_run(cfg: DMSimConfig) -> RunSize:
+    """Estimate a run's peak memory from the shapes of the arrays the model allocates.
+
+    Terms (bytes, coefficients above, measured): buyer groups G (households + institutions) ×
+    (per group + per product P + per link P × k); workshops W × (per row + per product, + hubs
+    under hub_spoke), where W bounds the rows a run can reach — the initial workshops plus every
+    would-be entrant, ``entry_prospects_per_million_per_month`` × population over ``steps`` months
+    (Poisson mean + 6 s.d.); the largest entry round's prospects × the buyer groups they can
+    reach; seeded providers; ``steps`` × time-series columns; yearly workshop snapshots if asked;
+    and the centralised twin's buyer arrays with ``output.counterfactual``.
+    """
+    r, w, m = cfg.region, cfg.workshops, cfg.market
+    n_p, k = len(cfg.products), m.k_nearest
+    g = r.buyer_groups + r.institutions
+    rate = w.entry_prospects_per_million_per_month * r.population / 1e6  # prospects per month
+    rounds = cfg.steps // w.entry_interval_months
+    per_round = _poisson_bound(rate * w.entry_interval_months) if rounds else 0.0
+    prospects = _poisson_bound(rate * w.entry_interval_months * rounds)
+    w_max = w.initial + prospects
+    hubs = min(cfg.network.hubs, r.towns) if cfg.network.type == "hub_spoke" else 0
+    # Prospects settle where demand is unmet: near towns (all urban groups, at worst) or anywhere.
+    reach = min(1.0, r.urban_share + math.pi * w.delivery_reach_km**2 / r.size_km**2)
+    seeded = {f"services.{s}.seeded_providers": getattr(cfg.services, s).seeded_providers for s in SERVICES}
+    buyers = g * (GROUP_BYTES + GROUP_PRODUCT_BYTES * n_p + LINK_BYTES * n_p * k)
+    def d(cls: type, name: str) -> float:  # a default, to tell which key is unusually large
+        return cls.__dataclass_fields__[name].default
+
+    group_keys = [("region.buyer_groups", r.buyer_groups, d(RegionConfig, "buyer_groups")),
+                  ("region.institutions", r.institutions, d(RegionConfig, "institutions")),
+                  ("market.k_nearest", k, d(MarketConfig, "k_nearest"))]
+    entry_keys = [("region.population", r.population, d(RegionConfig, "population")),
+                  ("workshops.entry_prospects_per_million_per_month", w.entry_prospects_per_million_per_month,
+                   d(WorkshopsConfig, "entry_prospects_per_million_per_month"))]
+    initial_key = ("workshops.initial", w.initial, d(WorkshopsConfig, "initial"))
+    steps_key = ("steps", cfg.steps, d(DMSimConfig, "steps"))
+    terms: list[tuple[float, list[tuple[str, Any, float]]]] = [
+        (buyers * (2 if cfg.output.counterfactual else 1), group_keys),
+        (w_max * (WORKSHOP_BYTES + WORKSHOP_PRODUCT_BYTES * n_p + HUB_BYTES * hubs),
+         [initial_key] if w.initial >= prospects else [*entry_keys, steps_key]),
+        (per_round * (PROSPECT_BYTES + PAIR_BYTES * g * reach),
+         [*entry_keys, group_keys[0],
+          ("workshops.entry_interval_months", w.entry_interval_months, d(WorkshopsConfig, "entry_interval_months"))]),
+        (PROVIDER_BYTES * sum(seeded.values()), [(key, v, 1) for key, v in seeded.items()]),
+        (MONTH_COLUMN_BYTES * cfg.steps * (40 + 12 * n_p), [steps_key]),
+        (SNAPSHOT_BYTES * w_max * (cfg.steps // 12 + 1) * (12 + 4 * n_p) if cfg.output.agent_snapshots else 0.0,
+         [initial_key, steps_key]),
+        (64 * r.towns, [("region.towns", r.towns, d(RegionConfig, "towns"))]),
+    ]
+    size, keys = max(terms, key=lambda t: t[0])
+    key, value = _most_unusual(keys)
+    peak = BASE_BYTES + sum(t for t, _ in terms)
+    return RunSize(buyer_groups=g, k_nearest=k, products=n_p, workshops_max=int(math.ceil(w_max)),
+                   months=cfg.steps, peak_bytes=int(min(peak, 2**62)), dominant_key=key, dominant_value=value)
+
+
+def memory_limit_bytes() -> int:
+    """The largest run allowed: ``DMSIM_MAX_MEMORY_GB`` (GiB) if set, else half of physical memory.
+
+    Raises:
+        ConfigError: ``DMSIM_MAX_MEMORY_GB`` is set but not a positive number.
+    """
+    text = os.environ.get("DMSIM_MAX_MEMORY_GB", "").strip()
+    if text:
+        try:
+            gib = float(text)
+        except ValueError:
+            gib = math.nan
+        if not (math.isfinite(gib) and gib > 0):
+            raise ConfigError("DMSIM_MAX_MEMORY_GB", text, "a positive number of GiB (environment variable)")
+        return int(gib * GIB)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
+
+def check_run_size(cfg: DMSimConfig) -> RunSize:
+    """Refuse, in one line naming the key that dominates, a run estimated above the memory limit.
+
+    The limit is half of physical memory, or ``DMSIM_MAX_MEMORY_GB`` (GiB) when set (e.g. on a
+    cluster node shared with other jobs, or to allow a run known to fit).
+    """
+    size = estimate_run(cfg)
+    limit = memory_limit_bytes()
+    if size.peak_bytes > limit:
+        def gib(b: float) -> str:
+            return f"{b / GIB:.1f}" if b < 10 * GIB else f"{b / GIB:,.0f}"
+
+        where = "DMSIM_MAX_MEMORY_GB" if os.environ.get("DMSIM_MAX_MEMORY_GB", "").strip() else "on this machine"
+        raise ConfigError(size.dominant_key, size.dominant_value,
+                          f"the run would need ~{gib(size.peak_bytes)} GiB (limit {gib(limit)} GiB {where})")
+    return size

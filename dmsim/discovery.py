@@ -35,8 +35,11 @@ Writes into ``DIR`` (default ``SOURCE/discovery`` for one sweep directory):
 from __future__ import annotations
 
 import argparse
+import ast
 import functools
 import math
+import operator
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -106,6 +109,99 @@ def _is_config_key(key: str) -> bool:
     return value is not KeyError and not OmegaConf.is_config(value)
 
 
+# --derive expressions: arithmetic over columns, parsed with ``ast`` and evaluated node by node —
+# never ``eval`` (pandas' ``DataFrame.eval`` reaches attributes and methods such as ``to_csv``).
+DERIVE_RULE = ("backticked columns, numbers, + - * / **, comparisons, parentheses and "
+               "log, exp, sqrt, abs, minimum, maximum")
+DERIVE_MAX_CHARS = 2_000
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.Pow: operator.pow}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
+            ast.Eq: operator.eq, ast.NotEq: operator.ne}
+_FUNCTIONS: dict[str, tuple[Any, int]] = {  # name: (numpy function, number of arguments)
+    "log": (np.log, 1), "exp": (np.exp, 1), "sqrt": (np.sqrt, 1), "abs": (np.abs, 1),
+    "minimum": (np.minimum, 2), "maximum": (np.maximum, 2),
+}
+_BACKTICKED = re.compile(r"`([^`]*)`")
+
+
+def derive_column(x: pd.DataFrame, expr: str) -> pd.Series:
+    """Evaluate an arithmetic expression over the columns of ``x``, as floats (one per row).
+
+    Allowed: column names in backticks (dotted config keys, e.g. ```workshops.initial```) or bare
+    when they are identifiers, numeric literals, unary ``-``/``+``, binary ``+ - * / **``,
+    comparisons (1.0 where true, 0.0 where false), parentheses, and calls of ``log``, ``exp``,
+    ``sqrt``, ``abs``, ``minimum``, ``maximum`` by bare name. Nothing else — no attributes,
+    subscripts, other calls or names — so an expression can only compute, never act.
+
+    Raises:
+        DiscoveryError: one line naming what is not allowed (or the column that does not exist).
+    """
+    if len(expr) > DERIVE_MAX_CHARS:
+        raise DiscoveryError(f"an expression of at most {DERIVE_MAX_CHARS} characters")
+    names: dict[str, str] = {}
+
+    def placeholder(m: re.Match[str]) -> str:
+        name = f"_dmsim_column_{len(names)}"
+        names[name] = m.group(1)
+        return name
+
+    text = _BACKTICKED.sub(placeholder, expr)
+    if "`" in text:
+        raise DiscoveryError("an unmatched backtick")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        raise DiscoveryError(f"a syntax error ({type(e).__name__})") from None
+
+    def column(name: str) -> pd.Series:
+        if name not in x.columns:
+            raise DiscoveryError(f"unknown column {name!r} (columns: {', '.join(map(str, x.columns))})")
+        return x[name].astype(float)
+
+    def value(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            try:  # numpy floats only: 9**9**9 overflows to inf instead of running for ever
+                return np.float64(float(node.value))
+            except OverflowError:
+                raise DiscoveryError("a number too large for a float") from None
+        if isinstance(node, ast.Name):
+            return column(names.get(node.id, node.id))
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            return _UNARY[type(node.op)](value(node.operand))
+        if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+            left, result = value(node.left), None
+            for op, right_node in zip(node.ops, node.comparators, strict=True):
+                right = value(right_node)
+                test = _COMPARE[type(op)](left, right)
+                result = test if result is None else result & test
+                left = right
+            return result
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+                and not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)):
+            fn, arity = _FUNCTIONS[node.func.id]
+            if len(node.args) != arity:
+                raise DiscoveryError(f"{node.func.id}() with {len(node.args)} arguments ({arity} expected)")
+            return fn(*(value(a) for a in node.args))
+        what = ast.unparse(node) if not isinstance(node, ast.Name) else node.id
+        for name, col in names.items():
+            what = what.replace(name, f"`{col}`")
+        raise DiscoveryError(f"{type(node).__name__.lower()} {what!r} is not allowed (allowed: {DERIVE_RULE})")
+
+    with np.errstate(all="ignore"):  # log(0), 1/0: -inf, inf and NaN runs are left out later
+        try:
+            result = value(tree.body)
+        except RecursionError:
+            raise DiscoveryError("an expression nested too deeply") from None
+        except ArithmeticError as e:
+            raise DiscoveryError(f"an arithmetic error ({type(e).__name__})") from None
+    series = result if isinstance(result, pd.Series) else pd.Series(result, index=x.index)
+    return series.astype(float)
+
+
 def _from_sweep(path: Path) -> tuple[pd.DataFrame, list[str], str]:
     runs = load_runs(path, skip=[path / "discovery"])
     keys: list[str] = []
@@ -142,8 +238,9 @@ def load_inputs(sources: Sequence[str | Path], outcome: str = OUTCOME, inputs: S
         outcome: Summary figure read as a boolean (non-zero = case of interest).
         inputs: Parameters to use (default: all sampled / varying numeric ones).
         invert: Cases of interest are runs where the outcome is 0.
-        derive: Extra inputs ``NAME=EXPR``, ``EXPR`` a pandas expression over the parameters
-            (dotted names in backticks), e.g. ``"ratio=`workshops.initial` / `imports.tariff`"``.
+        derive: Extra inputs ``NAME=EXPR``, ``EXPR`` an arithmetic expression over the parameters
+            (dotted names in backticks; :func:`derive_column` says what is allowed), e.g.
+            ``"ratio=`workshops.initial` / `imports.tariff`"``.
 
     Returns:
         ``(x, y, notes)``: runs with a missing outcome or input are left out (``notes`` says
@@ -185,9 +282,9 @@ def load_inputs(sources: Sequence[str | Path], outcome: str = OUTCOME, inputs: S
         if not sep or not name.strip() or not expr.strip():
             raise DiscoveryError(f"--derive {item!r} is not NAME=EXPR")
         try:
-            x[name.strip()] = pd.to_numeric(x.eval(expr.strip()), errors="coerce")
-        except Exception as e:  # noqa: BLE001 - any evaluation problem is one user error
-            raise DiscoveryError(f"--derive {item!r} cannot be evaluated ({type(e).__name__}: {e})") from None
+            x[name.strip()] = derive_column(x, expr)
+        except DiscoveryError as e:
+            raise DiscoveryError(f"--derive {item!r}: {e}") from None
     x = x.loc[:, x.notna().any() & (x.nunique() > 1)]
     if x.shape[1] == 0:
         raise DiscoveryError("no numeric parameter varies across the runs")
@@ -566,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inputs", default=None, help="comma-separated parameters (default: all sampled ones)")
     p.add_argument("--derive", action="append", default=[], metavar="NAME=EXPR",
                    help="extra input from the parameters, e.g. 'r=`workshops.initial` / `imports.tariff`' "
-                        "(pandas expression; repeatable)")
+                        f"(allowed: {DERIVE_RULE}; repeatable)")
     p.add_argument("--min-density", type=float, default=MIN_DENSITY)
     p.add_argument("--max-dims", type=int, default=MAX_DIMS)
     p.add_argument("--max-boxes", type=int, default=MAX_BOXES)

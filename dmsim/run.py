@@ -134,10 +134,18 @@ def format_summary(summary: dict[str, Any]) -> str:
 def apply_sample(cfg: DMSimConfig) -> DMSimConfig:
     """``cfg`` with row ``sample.index`` of ``sample.file`` applied (unchanged if none).
 
+    Every cell is taken as a literal: a string holding ``${`` is refused rather than resolved
+    (an interpolation such as ``${oc.env:NAME}`` would turn an environment variable into a config
+    value), and values are set field by field on a copy of ``cfg`` — never merged into an
+    OmegaConf tree that resolves interpolations — then the whole config is validated again.
+
     Raises:
-        ConfigError: the file is missing or unreadable, the index is out of range, or a
-            column is not a config key or holds a value its key does not allow.
+        ConfigError: the file is missing or unreadable, the index is out of range, a column is
+            not a config key, or a cell is not a single literal value its key allows.
     """
+    import copy
+    import dataclasses
+
     s = cfg.sample
     if not s.file or s.index < 0:
         return cfg
@@ -147,16 +155,33 @@ def apply_sample(cfg: DMSimConfig) -> DMSimConfig:
         raise ConfigError("sample.file", s.file, f"a readable parquet table ({type(e).__name__})") from None
     if s.index >= len(table):
         raise ConfigError("sample.index", s.index, f"must be < {len(table)}, the rows of {s.file}")
-    node = OmegaConf.structured(cfg)
-    OmegaConf.set_struct(node, True)
-    for key in table.columns:
-        value = table[key].iloc[s.index]  # per column, so integer columns stay integers
-        value = value.item() if hasattr(value, "item") else value
+    new = copy.deepcopy(cfg)
+    for column in table.columns:
+        key = str(column)
+        value = table[column].iloc[s.index]  # per column, so integer columns stay integers
+        value = value.item() if hasattr(value, "item") and getattr(value, "size", 1) == 1 else value
+        if isinstance(value, str) and "${" in value:
+            raise ConfigError(key, value, f"a literal value without '${{' (row {s.index} of {s.file}: "
+                                          "sample cells are never interpolated)")
+        if not isinstance(value, (bool, int, float, str)):
+            raise ConfigError(key, value, f"a single number, boolean or string (row {s.index} of {s.file})")
+        parent, _, leaf = key.rpartition(".")
+        owner: Any = new
+        for part in parent.split(".") if parent else []:
+            owner = owner.get(part) if isinstance(owner, dict) else getattr(owner, part, None)
         try:
-            OmegaConf.update(node, str(key), value, merge=True)
-        except Exception:  # noqa: BLE001 - any OmegaConf rejection is one user error
-            raise ConfigError(str(key), value, f"a config key and value allowed there (column of {s.file})") from None
-    return OmegaConf.to_object(node)  # type: ignore[return-value]
+            if not (dataclasses.is_dataclass(owner) and leaf in {f.name for f in dataclasses.fields(owner)}):
+                raise KeyError(key)
+            # Type-check and convert (int -> float, ...) on a fresh node of the field's class alone.
+            node = OmegaConf.structured(type(owner))
+            OmegaConf.set_struct(node, True)
+            OmegaConf.update(node, leaf, value, merge=True)
+            if OmegaConf.is_config(node[leaf]):
+                raise TypeError(key)  # a whole group, not one value
+            setattr(owner, leaf, node[leaf])
+        except Exception:  # noqa: BLE001 - any rejection is one user error
+            raise ConfigError(key, value, f"a config key and value allowed there (column of {s.file})") from None
+    return dataclasses.replace(new)  # runs the schema's checks (DMSimConfig.__post_init__) again
 
 
 def compose_config(overrides: list[str] | None = None) -> DMSimConfig:
