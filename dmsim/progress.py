@@ -1,7 +1,8 @@
 """Sweep progress and failures as they happen (a Hydra callback).
 
 Each finished job appends one line to ``SWEEP_DIR/progress.log`` (works across joblib and
-submitit workers: appends of short lines are atomic). In a terminal, a status line shows
+submitit workers: appends of short lines are atomic); each start or resume of the sweep appends
+a ``# started`` line, so the log keeps every session. In a terminal, a status line shows
 done/total, elapsed time and time left; in logs (stderr not a TTY) nothing is printed for
 successes. A failed run is reported at once on stderr with its error and directory — Hydra
 only raises the first failure after the whole batch has run.
@@ -22,6 +23,16 @@ from omegaconf import DictConfig
 
 LOG = "progress.log"
 TOTAL = ".progress_total"
+START = "# started"
+
+
+def jobs_done(log: Path) -> int:
+    """Jobs ended since the last start of the sweep (lines after the last ``# started`` line)."""
+    done = 0
+    with open(log) as f:
+        for line in f:
+            done = 0 if line.startswith(START) else done + 1
+    return done
 
 
 def count_jobs(sweeper_params: dict[str, str], task_overrides: list[str]) -> int:
@@ -53,7 +64,8 @@ class ProgressCallback(Callback):
         except Exception:  # noqa: BLE001 - progress is best effort; never stop a sweep for it
             total = 0
         (sweep_dir / TOTAL).write_text(f"{total} {time.time()}\n")
-        (sweep_dir / LOG).unlink(missing_ok=True)
+        with open(sweep_dir / LOG, "a") as f:  # appended: a resumed sweep keeps the earlier sessions' lines
+            f.write(f"{START}\t{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{total} jobs\n")
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         """Append this job's outcome; report a failure now; update the terminal line."""
@@ -75,7 +87,7 @@ class ProgressCallback(Callback):
             total, start = int(total_s), float(start_s)
         except (OSError, ValueError):
             return
-        done = sum(1 for _ in open(sweep_dir / LOG))
+        done = jobs_done(sweep_dir / LOG)
         elapsed = time.time() - start
         left = elapsed / done * (total - done) if done and total else math.inf
         of = f"/{total}" if total else ""

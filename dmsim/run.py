@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 from omegaconf import OmegaConf
 
 from dmsim.config import SERVICES, ConfigError, DMSimConfig
@@ -103,7 +105,33 @@ def is_finished(out_dir: Path, cfg: DMSimConfig) -> bool:
     out_dir = Path(out_dir)
     if not (out_dir / SUMMARY).is_file() or not (out_dir / CONFIG).is_file():
         return False
-    return (out_dir / CONFIG).read_text() == config_yaml(cfg)
+    return _results_config(yaml.safe_load((out_dir / CONFIG).read_text())) == _results_config(
+        yaml.safe_load(config_yaml(cfg)))
+
+
+def finished_elsewhere(out_dir: Path, cfg: DMSimConfig) -> bool:
+    """Whether ``out_dir`` holds a finished run of another configuration (never overwritten unasked)."""
+    out_dir = Path(out_dir)
+    return (out_dir / SUMMARY).is_file() and not is_finished(out_dir, cfg)
+
+
+def _results_config(tree: dict[str, Any]) -> dict[str, Any]:
+    """A run's config without the keys that do not change its results (``objective``)."""
+    return {k: v for k, v in (tree or {}).items() if k != "objective"}
+
+
+def objective_value(summary: dict[str, Any], objective: str) -> float | list[float]:
+    """What the task function returns to a Hydra sweeper: the ``objective`` summary key(s).
+
+    ``objective`` is one summary key or several separated by commas (a multi-objective study,
+    e.g. ``tipped,public_spend_usd_total``); booleans count 0/1; a missing value is NaN.
+    """
+    keys = [k.strip() for k in objective.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in summary]
+    if unknown:
+        raise ConfigError("objective", objective, f"summary keys, e.g. {', '.join(sorted(summary)[:6])}, ...")
+    values = [math.nan if summary[k] is None else float(summary[k]) for k in keys]
+    return values[0] if len(values) == 1 else values
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -114,7 +142,8 @@ def format_summary(summary: dict[str, Any]) -> str:
 
     tip = f"yes, from month {summary['tipping_month']}" if summary["tipped"] else "no"
     lines = [
-        f"dmsim {summary['scenario']} (seed {summary['seed']}, {summary['months']} months)",
+        f"dmsim {' + '.join([summary['scenario'], *(summary.get('strategies') or [])])} "
+        f"(seed {summary['seed']}, {summary['months']} months)",
         f"  workshops active (final)      {f('workshops_active_final', '{:,.1f}')}",
         f"  DM market share (final)       {f('dm_market_share_final', '{:.1%}')}",
         f"  DM unit cost (final)          {f('mean_unit_cost_usd_final')} USD, "
