@@ -104,6 +104,8 @@ def conform_frame(df: pd.DataFrame, table: str, products: list[str] | None = Non
         if f.dtype == "category":
             # The categories are the modes in order, whatever a snapshot happens to hold.
             out[col] = pd.Categorical(s.astype("string"), categories=list(MODES))
+            if out[col].isna().sum() != s.isna().sum():
+                raise SchemaError(f"{table}: column {col} holds values other than {', '.join(MODES)}")
         elif f.dtype == "string":
             out[col] = s.astype("string")
         else:
