@@ -5,6 +5,9 @@ Buyers pay workshops and transport for DM goods, and foreign factories, the gove
 services (in-house staff or provider fees), lenders, and peers for subcontracted hours.
 Providers pay their staff (local) or head office (global); the distributor pays foreign
 suppliers and tariffs; a local supplier pays its local inputs.
+
+No BLAS (``np.dot``, ``@``): its threaded reductions change the last bit with the number of
+threads or cores; sums of products use ``np.einsum`` (no ``optimize``), single-threaded.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
 
     # Buyers pay for imports: factory and freight abroad, tariff, traders, inland transport.
     imp = cfg.imports
-    factory = sales.import_units @ model.import_price_usd  # (G,) ex-works value
+    factory = np.einsum("gp,p->g", sales.import_units, model.import_price_usd)  # (G,) ex-works value
     led.pay("bg", "foreign", factory * (1 + imp.freight))
     led.pay("bg", "government", factory * imp.tariff)
     at_port = factory * model.import_cost_factor

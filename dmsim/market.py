@@ -4,6 +4,9 @@ Each buyer group chooses, per potential unit, between the reachable workshops (o
 dissimilarity ``rho``), the imported product and not buying (utility 0). Putting the
 near-identical workshops in one nest avoids the independence-of-irrelevant-alternatives
 artefact of a plain logit, where listing more workshops alone would raise DM's share.
+
+No BLAS (``np.dot``, ``@``, ``vdot``): its threaded reductions change the last bit with the
+number of threads or cores; sums of products use ``np.einsum`` (no ``optimize``), single-threaded.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ class Sales:
     def dm_emissions(self) -> float:
         """Transport CO2 of the DM units sold this month (kg): material inbound and delivery."""
         if self.dm_emissions_kg is None:
-            self.dm_emissions_kg = float(np.dot(self.pair_units, self.pair_emissions_kg))
+            self.dm_emissions_kg = float(np.einsum("i,i->", self.pair_units, self.pair_emissions_kg))
         return self.dm_emissions_kg
 
     def units_by_group(self) -> np.ndarray:
@@ -434,11 +437,13 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     units = ordered_units * served[:, None] + ordered2 * fill2[:, None]
     # DM transport emissions (kg CO2): inbound material to each workshop, then delivery.
     if phi_on:
-        dm_emissions = float(np.dot(links["units"].ravel(), links["emissions"].ravel()))
+        dm_emissions = float(np.einsum("i,i->", links["units"].ravel(), links["emissions"].ravel()))
     else:
         kg_t = model.weight_kg / 1000.0
-        delivered_km = [float(np.vdot(links["units"][p], idx.dist0_km[p])) if nw else 0.0 for p in range(p_n)]
-        dm_emissions = float(terms.inbound_kg_per_kg @ units @ kg_t) + road * float(np.dot(kg_t, delivered_km))
+        delivered_km = np.array([np.einsum("i,i->", links["units"][p].ravel(), idx.dist0_km[p].ravel()) if nw else 0.0
+                                 for p in range(p_n)])  # unit-km per product
+        dm_emissions = float(np.einsum("w,wp,p->", terms.inbound_kg_per_kg, units, kg_t)
+                             + road * np.einsum("p,p->", kg_t, delivered_km))
     own_units = ordered_units * fill[:, None] + ordered2 * fill2[:, None]
     hours_own = hours_ordered * fill + hours2 * fill2
     return Sales(

@@ -147,6 +147,7 @@ class MetricsRecorder:
         row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
         row["consumer_surplus_usd"] = float(sales.surplus_usd.sum())
         row["procurement_preference_usd"] = float(sales.preference_usd.sum())
+        # einsum without optimize: never BLAS, whose threaded reductions change the last bit
         imports_kg = float(np.einsum("gp,gp->", sales.import_units, sales.import_emissions_kg))
         em = (sales.dm_emissions() + imports_kg) / 1000.0
         row["emissions_t_co2"] = em
