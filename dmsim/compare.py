@@ -24,6 +24,37 @@ Pairing: a run of the reference is matched with the run of each other group that
 seed and the same values of every other swept parameter. The model draws from separate seeded
 streams (common random numbers), so same-seed runs share their luck and paired intervals are
 narrower than intervals that treat the two samples as independent.
+
+Intervals are clipped to what a figure can be (``feasible_range``: shares and ``tipped`` in
+[0, 1], counts, costs and prices >= 0; a difference of shares in [-1, 1]), and the report and
+the terminal warn when a group has fewer than ``MIN_SEEDS`` seeds.
+
+Refused inputs (one line ``dmsim.compare: error: ...``, exit 2, nothing written): a folder that
+is not a sweep — one run's directory, runs started one at a time (``.hydra/hydra.yaml`` says
+``mode: RUN``), or runs started with different override keys — and a group whose runs differ in
+their resolved ``config.yaml`` in anything but ``seed`` (and the presentation keys
+``IGNORED_CONFIG_KEYS``): e.g. half a sweep re-run after editing a scenario file.
+
+Types: every column of ``runs.parquet`` and ``timeseries.parquet`` has one type whatever the
+data: integer summary keys (``INT_KEYS``) are int64 (pandas ``Int64`` when some are missing), a
+key that is null in every run is float64, lists are list<string>, booleans stay bool, and a
+parameter whose configuration value is a float is float64 even when every swept value is a
+whole number. So the files of several sweeps can be read as one dataset.
+
+Output safety (``DIR`` is ``SWEEP_DIR/compare`` or ``--out``, which may also hold other files
+such as ``experiments/NAME/README.md``): everything is written first into
+``DIR/.compare-staging-PID/``; nothing in ``DIR`` itself changes until the whole report is
+complete. Then the staging folder is renamed to ``DIR/.compare-commit-PID/`` (one atomic rename:
+the commit point), ``report.md``/``report.html`` are removed, outputs of an earlier comparison
+that this one does not write are removed, and each new file is renamed into ``DIR`` with
+``os.replace``, ``report.html`` and ``report.md`` last. Guarantee: a kill before the commit point
+leaves every file in ``DIR`` as it was (the old report byte-identical); at any moment, if
+``report.md`` exists, it and every file it names are from one and the same comparison, and no
+file is ever seen half-written. A kill during the moves (renames only, milliseconds) leaves
+``DIR`` without ``report.md`` and the rest of the new report in ``.compare-commit-PID/``; the next
+``dmsim.compare`` that writes to ``DIR`` finishes those moves, and removes the staging folders of
+killed runs, before it does anything else. Only the file names in ``OUTPUTS`` are ever replaced
+or removed: other files in ``DIR`` are never touched.
 """
 
 from __future__ import annotations
@@ -34,6 +65,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,9 +130,33 @@ NO_STRATEGY: tuple[str, ...] = ("none", "baseline", "no_strategy", "status_quo")
 NOT_PARAMETERS = frozenset({"run", "run_dir", "tipped", "tipping_month", "months", "strategies",
                             "benefit_vs_centralised_usd", "public_cost_vs_centralised_usd", "benefit_cost_ratio",
                             "emissions_saved_vs_centralised_t_co2"})  # summary figures without a suffix
-# Outputs written only when they apply (removed first, so none is left from an earlier comparison).
+# Outputs written only when they apply (an earlier comparison's copy is removed when this one does not write it).
 OPTIONAL_OUTPUTS = ("scenario_bars.png", "paired_intervals.png", "fan_charts.png", "tipping_heatmap.png",
                     "paired_differences.csv", "tipping_grid.csv", "strategy_ranking.csv", "benefit_cost.csv")
+# Every file name compare may write into its output folder: the only names it ever replaces or removes there.
+# The two reports go last (see the module docstring).
+REPORTS = ("report.html", "report.md")
+OUTPUTS = ("runs.parquet", "runs.csv", "timeseries.parquet", "scenarios.csv", *OPTIONAL_OUTPUTS, *REPORTS)
+STAGING = ".compare-staging-"  # + PID: the report being built
+COMMITTED = ".compare-commit-"  # + PID: a complete report being moved into place
+MANIFEST = ".manifest.json"  # in a staging/commit folder: the files of the new report
+MIN_SEEDS = 5  # fewer seeds per group: warn that its intervals are rough
+# Summary keys that are whole numbers (null where undefined: tipping_month); kept int64 whatever the data.
+INT_KEYS = frozenset({"seed", "tipping_month", "providers_entered_total", "entries_total", "exits_total", "months",
+                      "run", "month"})
+# Configuration keys that change how a run reports, not what it computes: ignored when checking that
+# the runs of a group share one configuration.
+IGNORED_CONFIG_KEYS = frozenset({REPLICATE, "output.dashboard", "output.quiet", "output.agent_snapshots"})
+# Feasible ranges of summary figures and series (see feasible_range): counts, costs, prices and
+# totals that cannot be negative. Shares (any name with "share"), fill rates and ``tipped`` are in [0, 1].
+NONNEGATIVE = frozenset({
+    "workshops_active", "workshops_active_final", "providers_active_final", "jobs", "jobs_final",
+    "production_jobs_final", "service_jobs_final", "dm_units_total", "import_units_total", "dm_units_ordered_total",
+    "mean_unit_cost_usd", "mean_unit_cost_usd_final", "mean_price_usd_final", "buyer_landed_cost_usd_mean_final",
+    "emissions_t_co2_total", "public_spend_usd", "public_spend_usd_total", "strategy_cost_usd_total",
+    "labour_shadow_cost_usd_total", "tariff_revenue_usd_total", "providers_entered_total", "entries_total",
+    "exits_total", "months", "services_with_paying_provider_final", "tipping_month",
+})
 
 
 class CompareError(Exception):
@@ -122,12 +178,71 @@ class Sweep:
             parameters are joined in by :func:`timeseries_with_parameters`.
         skipped: ``(run_dir, reason)`` of every run directory that was not read.
         parameters: Parameter columns of ``runs``, ``seed`` last.
+        config_ids: Per row of ``runs``, the index in ``configs`` of its ``config.yaml`` (the
+            text without its ``seed:`` line), or None when the run has none.
+        configs: The distinct ``config.yaml`` texts (without the ``seed:`` line).
+        single_runs: ``run_dir`` of the finished runs that Hydra started as single runs
+            (``mode: RUN`` in ``.hydra/hydra.yaml``), not as jobs of a sweep.
     """
 
     runs: pd.DataFrame
     timeseries: pd.DataFrame
     skipped: list[tuple[str, str]] = field(default_factory=list)
     parameters: list[str] = field(default_factory=list)
+    config_ids: list[int | None] = field(default_factory=list)
+    configs: list[str] = field(default_factory=list)
+    single_runs: list[str] = field(default_factory=list)
+
+
+def display_path(path: str | Path) -> str:
+    """``path`` relative to the current directory when inside it, else to its git repository, else absolute.
+
+    Reports name their sweep this way, so a committed report does not name one machine's path.
+    """
+    p = Path(path).resolve()
+    bases = [Path.cwd().resolve(), *[d for d in p.parents if (d / ".git").exists()][:1]]
+    for base in bases:
+        try:
+            return p.relative_to(base).as_posix() or "."
+        except ValueError:
+            continue
+    return str(p)
+
+
+_SEED_LINE = re.compile(r"^seed:[^\n]*\n?", re.MULTILINE)
+_HYDRA_MODE = re.compile(r"^\s+mode:\s*(RUN|MULTIRUN)\s*$", re.MULTILINE)
+
+
+def _hydra_mode(run_dir: Path) -> str | None:
+    """``RUN`` or ``MULTIRUN`` from the run's ``.hydra/hydra.yaml`` (None when there is none)."""
+    try:
+        m = _HYDRA_MODE.search((run_dir / ".hydra" / "hydra.yaml").read_text())
+    except OSError:
+        return None
+    return m.group(1) if m else None
+
+
+def flatten_config(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as ``{"a.b.c": value}`` (lists are values)."""
+    if not isinstance(tree, dict):
+        return {prefix: tree} if prefix else {}
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if isinstance(v, dict) and v:
+            out.update(flatten_config(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def _parse_config(text: str) -> dict[str, Any]:
+    """A ``config.yaml`` text as a flat mapping (``{}`` when it is not valid YAML)."""
+    try:
+        tree = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return {}
+    return flatten_config(tree) if isinstance(tree, dict) else {}
 
 
 def parse_value(text: str) -> Any:
@@ -239,18 +354,49 @@ def _read_series(path: Path, run: int, series: Sequence[str]) -> pa.Table | None
     return pa.table(cols)
 
 
-def _tidy_types(df: pd.DataFrame) -> pd.DataFrame:
-    """Object columns mixing value types become strings (Parquet needs one type per column)."""
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _tidy_types(df: pd.DataFrame, floats: Iterable[str] = ()) -> pd.DataFrame:
+    """One stable type per column, whatever the data (Parquet needs one type; several sweeps must agree).
+
+    Object columns mixing value types become strings; a column that is missing in every run is
+    float64; integer keys (``INT_KEYS``) are int64, or ``Int64`` when some are missing; booleans
+    with missing values are ``boolean``; the ``floats`` columns (parameters whose configuration
+    value is a float) are float64.
+    """
     for c in df.columns:
-        if df[c].dtype == object:
-            kinds = {type(v) for v in df[c] if v is not None and not (isinstance(v, float) and math.isnan(v))}
-            if len(kinds) > 1:
-                df[c] = df[c].map(lambda v: v if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
-    if "tipping_month" in df.columns:
-        tm = pd.to_numeric(df["tipping_month"], errors="coerce")
-        if (tm.dropna() % 1 == 0).all():
-            df["tipping_month"] = tm.astype("Int64")
+        col = df[c]
+        present = [v for v in col if not _missing(v)] if col.dtype == object else None
+        if present is not None and len({type(v) for v in present}) > 1:
+            df[c] = col.map(lambda v: v if _missing(v) else str(v))
+        elif present is not None and not present:  # null in every run: no type to infer
+            df[c] = pd.Series(np.nan, index=df.index, dtype="float64")
+        elif present is not None and all(isinstance(v, bool) for v in present):
+            df[c] = col.astype("boolean")
+    for c in INT_KEYS & set(df.columns):
+        v = pd.to_numeric(df[c], errors="coerce")
+        if (v.dropna() % 1 == 0).all():
+            df[c] = v.astype("Int64") if v.isna().any() or c == "tipping_month" else v.astype("int64")
+    for c in floats:
+        if c in df.columns and df[c].dtype.kind in "iuf":
+            df[c] = df[c].astype("float64")
     return df
+
+
+def _to_arrow(df: pd.DataFrame) -> pa.Table:
+    """``df`` as an Arrow table whose types do not depend on the data (null columns and empty lists typed)."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    fields = []
+    for f in table.schema:
+        t = f.type
+        if pa.types.is_null(t):
+            t = pa.int64() if f.name in INT_KEYS else pa.float64()
+        elif pa.types.is_list(t) and pa.types.is_null(t.value_type):  # every list empty: strategies=[]
+            t = pa.list_(pa.string())
+        fields.append(pa.field(f.name, t))
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
 
 
 def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: Sequence[Path] = ()) -> Sweep:
@@ -276,6 +422,9 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
     records: list[dict[str, Any]] = []
     tables: list[pa.Table] = []
     order: dict[str, None] = {}
+    config_index: dict[str, int] = {}  # config text without its seed line -> index in `configs`
+    config_ids: list[int | None] = []
+    single_runs: list[str] = []
     for d in finished:
         try:
             summary = json.loads((d / SUMMARY).read_text())
@@ -289,11 +438,22 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
         order.update(dict.fromkeys(params))
         run = len(records)
         records.append({**params, **summary, "run_dir": rel(d)})
+        if _hydra_mode(d) == "RUN":
+            single_runs.append(rel(d))
+        try:  # runs of one group differ only in their seed line: few distinct texts, each parsed once
+            text = _SEED_LINE.sub("", (d / CONFIG).read_text(), count=1)
+            config_ids.append(config_index.setdefault(text, len(config_index)))
+        except OSError:
+            config_ids.append(None)
         if series:
             t = _read_series(d / TIMESERIES, run, series)
             if t is not None:
                 tables.append(t)
-    runs = _tidy_types(pd.DataFrame.from_records(records)) if records else pd.DataFrame()
+    configs = list(config_index)
+    # A parameter is float when its configuration says so, also when every swept value is whole (0, 1).
+    first = _parse_config(configs[0]) if configs else {}
+    floats = [k for k in order if isinstance(first.get(k), float)]
+    runs = _tidy_types(pd.DataFrame.from_records(records), floats) if records else pd.DataFrame()
     keys = [p for p in dict.fromkeys(["scenario", *order]) if p != REPLICATE and p in runs.columns]
     parameters = keys + ([REPLICATE] if REPLICATE in runs.columns else [])
     empty_ts = pd.DataFrame({"run": pd.Series(dtype="int64"), "month": pd.Series(dtype="int64"),
@@ -303,14 +463,89 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
         summary_cols = [c for c in runs.columns if c not in parameters and c != "run_dir"]
         runs = runs[[*parameters, *summary_cols, "run_dir"]]
         runs = _sort(runs, parameters)
+        old_id = runs.index.to_numpy()
         new_id = np.empty(len(runs), dtype=np.int64)
-        new_id[runs.index.to_numpy()] = np.arange(len(runs))
+        new_id[old_id] = np.arange(len(runs))
+        config_ids = [config_ids[i] for i in old_id]
         runs = runs.reset_index(drop=True)
         runs.insert(0, "run", np.arange(len(runs), dtype=np.int64))
         ts["run"] = new_id[ts["run"].to_numpy()]
         ts = ts.sort_values(["run", "month"], kind="stable").reset_index(drop=True)
         runs.attrs["parameters"] = parameters
-    return Sweep(runs, ts, skipped, parameters)
+    return Sweep(runs, ts, skipped, parameters, config_ids, configs, single_runs)
+
+
+def _examples(items: Sequence[str], limit: int = 3) -> str:
+    return ", ".join(items[:limit]) + (", …" if len(items) > limit else "")
+
+
+def _yaml_value(v: Any) -> str:
+    return "absent" if v is _ABSENT else json.dumps(v) if isinstance(v, str) else str(v)
+
+
+_ABSENT = object()
+
+
+def config_difference(sweep: Sweep, rows: Sequence[int], where: Path) -> str | None:
+    """How the configurations of ``rows`` of ``sweep.runs`` differ, or None when they are one.
+
+    Compares the resolved ``config.yaml`` of the runs (runs without one are left out) apart from
+    ``seed`` and ``IGNORED_CONFIG_KEYS``. Names the first differing key in configuration order,
+    each of its values with the number of runs that have it (fewest first), the run directories
+    of the first value (shown relative to ``where``) and how many other keys differ.
+    """
+    ids = [sweep.config_ids[i] for i in rows] if sweep.config_ids else []
+    distinct = list(dict.fromkeys(i for i in ids if i is not None))
+    if len(distinct) < 2:
+        return None
+    flat = {i: _parse_config(sweep.configs[i]) for i in distinct}
+    keys = list(dict.fromkeys(k for i in distinct for k in flat[i] if k not in IGNORED_CONFIG_KEYS))
+    differ = [k for k in keys if len({json.dumps(flat[i].get(k, "\0absent"), sort_keys=True, default=str)
+                                      for i in distinct}) > 1]
+    if not differ:
+        return None
+    key = differ[0]
+    by_value: dict[str, list[int]] = {}
+    for row, cid in zip(rows, ids, strict=True):
+        if cid is not None:
+            by_value.setdefault(_yaml_value(flat[cid].get(key, _ABSENT)), []).append(row)
+    ranked = sorted(by_value.items(), key=lambda kv: len(kv[1]))  # stable: ties keep first appearance
+    counts = [f"{v} in {len(r)} run{'s' if len(r) != 1 else ''}" for v, r in ranked]
+    text = (f"{key} is {', '.join(counts[:-1])} and {counts[-1]}" if len(counts) > 1 else counts[0])
+    dirs = [display_path(where / sweep.runs["run_dir"].iloc[r]) for r in ranked[0][1]]
+    more = f"; {len(differ) - 1} other key{'s' if len(differ) > 2 else ''} differ too" if len(differ) > 1 else ""
+    return f"{text} ({_examples(dirs)}){more}"
+
+
+def check_sweep(sweep: Sweep, sweep_dir: Path, by: Sequence[str] | None = None) -> None:
+    """Refuse what cannot be compared as one sweep, with one line.
+
+    Raises:
+        CompareError: ``sweep_dir`` is not a sweep folder (its runs were started one at a time,
+            or with different override keys), or a group of ``by`` (default
+            :func:`group_columns`) mixes configurations.
+    """
+    name = display_path(sweep_dir)
+    runs = sweep.runs
+    if sweep.single_runs:
+        dirs = [display_path(sweep_dir / d) for d in sweep.single_runs]
+        raise CompareError(f"{name} is not a sweep folder: it holds runs started one at a time ({len(dirs)} of "
+                           f"{len(runs)}, mode RUN in .hydra/hydra.yaml: {_examples(dirs)}); compare the folder of one "
+                           "sweep (python -m dmsim -m ...)")
+    for p in parameter_columns(runs):
+        missing = runs[p].isna()
+        if missing.any() and not missing.all():
+            dirs = [display_path(sweep_dir / d) for d in runs.loc[missing, "run_dir"]]
+            raise CompareError(f"{name} is not a sweep folder: its runs were started with different overrides ({p} is "
+                               f"set in {int((~missing).sum())} of {len(runs)} runs, not in {_examples(dirs)}); "
+                               "compare the folder of one sweep (python -m dmsim -m ...)")
+    by = list(group_columns(runs) if by is None else by)
+    for key, sub in _groups(runs, by):
+        diff = config_difference(sweep, list(sub.index), sweep_dir)
+        if diff is not None:
+            group = ", ".join(f"{c}={_fmt_param(v)}" for c, v in zip(by, key, strict=True))
+            raise CompareError(f"group {group or 'of all runs'} mixes configurations: {diff}; re-run the sweep into "
+                               "a new folder, or remove the runs of the old configuration")
 
 
 def load_runs(sweep_dir: str | Path) -> pd.DataFrame:
@@ -471,6 +706,30 @@ def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> tu
     return int(x.size), m, m - hw, m + hw
 
 
+def feasible_range(metric: str, diff: bool = False) -> tuple[float, float]:
+    """The values ``metric`` can take: ``(low, high)``; a difference of two runs' values if ``diff``.
+
+    Shares (names with ``share``), fill rates and ``tipped`` are in [0, 1]; the counts, costs,
+    prices and totals in ``NONNEGATIVE`` are >= 0; anything else is unbounded. A difference of
+    two values in [a, b] is in [a - b, b - a].
+    """
+    if _is_share(metric) or "fill_rate" in metric:
+        lo, hi = 0.0, 1.0
+    elif metric in NONNEGATIVE:
+        lo, hi = 0.0, math.inf
+    else:
+        lo, hi = -math.inf, math.inf
+    return (lo - hi, hi - lo) if diff else (lo, hi)
+
+
+def clip_interval(metric: str, lo: Any, hi: Any, diff: bool = False) -> tuple[Any, Any]:
+    """``(lo, hi)`` clipped to :func:`feasible_range` (a t interval of a share may pass 100% with few seeds)."""
+    a, b = feasible_range(metric, diff)
+    if a == -math.inf and b == math.inf:  # the difference of two non-negative figures is unbounded
+        return lo, hi
+    return np.clip(lo, a, b), np.clip(hi, a, b)
+
+
 def summarise_by(df: pd.DataFrame, by: Sequence[str] | None = None, metrics: Sequence[str] = HEADLINE,
                  confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Mean and t-based interval across seeds of each metric, per group of runs.
@@ -483,7 +742,8 @@ def summarise_by(df: pd.DataFrame, by: Sequence[str] | None = None, metrics: Seq
 
     Returns:
         Long table: the ``by`` columns, ``n_runs`` (runs in the group), ``metric``, ``n``
-        (non-missing values), ``mean``, ``sd``, ``ci_low``, ``ci_high``.
+        (non-missing values), ``mean``, ``sd``, ``ci_low``, ``ci_high`` (clipped to
+        :func:`feasible_range`).
     """
     by = list(group_columns(df) if by is None else by)
     metrics = [m for m in metrics if m in df.columns]
@@ -495,8 +755,9 @@ def summarise_by(df: pd.DataFrame, by: Sequence[str] | None = None, metrics: Seq
             mean = float(x.mean()) if x.size else math.nan
             sd = float(x.std(ddof=1)) if x.size > 1 else math.nan
             hw = float(t_halfwidth(sd, x.size, confidence))
+            lo, hi = clip_interval(m, mean - hw, mean + hw)
             parts.append({**dict(zip(by, key, strict=True)), "n_runs": len(sub), "metric": m, "n": int(x.size),
-                          "mean": mean, "sd": sd, "ci_low": mean - hw, "ci_high": mean + hw})
+                          "mean": mean, "sd": sd, "ci_low": float(lo), "ci_high": float(hi)})
     cols = [*by, "n_runs", "metric", "n", "mean", "sd", "ci_low", "ci_high"]
     return pd.DataFrame(parts, columns=cols)
 
@@ -575,12 +836,14 @@ def paired_differences(df: pd.DataFrame, reference: Any, key: str = "scenario", 
             t, r = t[ok], r[ok]
             n, mean, lo, hi = mean_interval(t - r, confidence)
             uhw = _welch_halfwidth(t, r, confidence)
-            width = hi - lo
+            width = hi - lo  # the ratio compares the t intervals' widths, before clipping
             with np.errstate(invalid="ignore", divide="ignore"):
                 ratio = float(np.divide(width, 2 * uhw)) if uhw == uhw and uhw > 0 else math.nan
             corr = float(np.corrcoef(t, r)[0, 1]) if n > 2 and t.std() > 0 and r.std() > 0 else math.nan
+            lo, hi = (float(v) for v in clip_interval(m, lo, hi, diff=True))
+            ulo, uhi = (float(v) for v in clip_interval(m, mean - uhw, mean + uhw, diff=True))
             rows.append({**dict(zip([*context, key], gkey, strict=True)), "metric": m, "n_pairs": n, "mean": mean,
-                         "ci_low": lo, "ci_high": hi, "unpaired_ci_low": mean - uhw, "unpaired_ci_high": mean + uhw,
+                         "ci_low": lo, "ci_high": hi, "unpaired_ci_low": ulo, "unpaired_ci_high": uhi,
                          "width_ratio": ratio, "correlation": corr,
                          "treatment_mean": float(t.mean()) if n else math.nan,
                          "reference_mean": float(r.mean()) if n else math.nan})
@@ -653,6 +916,7 @@ def strategy_ranking(df: pd.DataFrame, reference: Any = None, key: str = "strate
                                "n_pairs": len(sub), "extra_spend_usd": spend}
         for e in effects:
             _, mean, lo, hi = mean_interval(sub[e] - sub[f"{e}_ref"], confidence)
+            lo, hi = (float(v) for v in clip_interval(e, lo, hi, diff=True))
             row.update({f"{e}_diff": mean, f"{e}_ci_low": lo, f"{e}_ci_high": hi,
                         f"{e}_per_usd": mean / spend if spend > 0 else math.nan})
         rows.append(row)
@@ -770,11 +1034,14 @@ def format_interval(metric: str, mean: float, lo: float, hi: float, diff: bool =
     """``mean [lo, hi]`` (``style="brackets"``) or ``mean ± half-width`` (``style="pm"``).
 
     Shares are in percent (differences in percentage points); other figures share one number of
-    decimals, chosen from the larger of the mean and the interval's bounds.
+    decimals, chosen from the larger of the mean and the interval's bounds. An interval clipped
+    to the figure's range (not centred on the mean) is always shown with its bounds.
     """
     if lo is None or hi is None or math.isnan(lo) or math.isnan(hi):
         return format_value(metric, mean, diff)
     hw = (hi - lo) / 2
+    if not math.isclose(hi - mean, mean - lo, rel_tol=1e-9, abs_tol=1e-12 * max(1.0, abs(mean))):
+        style = "brackets"
     if _is_share(metric):
         m = format_value(metric, mean, diff)
         return f"{m} ± {100 * hw:.1f}" if style == "pm" else f"{m} [{100 * lo:.1f}, {100 * hi:.1f}]"
@@ -1018,13 +1285,103 @@ class Comparison:
     out_dir: Path
     report: Path
     terminal: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def _write_table(df: pd.DataFrame, path: Path) -> None:
     if path.suffix == ".parquet":
-        atomic_write(path, lambda p: df.to_parquet(p, index=False))
+        atomic_write(path, lambda p: pq.write_table(_to_arrow(df), p))
     else:
         atomic_write(path, lambda p: df.to_csv(p, index=False))
+
+
+# --------------------------------------------------------------------------------------------
+# Replacing the output folder's report as a whole (see "Output safety" in the module docstring)
+# --------------------------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (it may still be busy with its own staging folder)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _move_in(commit: Path, out: Path) -> None:
+    """Move a complete report from ``commit`` into ``out``, then remove ``commit``. Safe to repeat after a kill.
+
+    ``report.md``/``report.html`` go first (only while their new copy is still waiting in
+    ``commit``: a repeat must not remove the new ones) and come back last, so a report that
+    exists always names files of its own comparison.
+    """
+    try:
+        names = [n for n in json.loads((commit / MANIFEST).read_text()) if n in OUTPUTS]
+    except (OSError, ValueError):  # no manifest: the commit rename had not happened; not a report
+        shutil.rmtree(commit, ignore_errors=True)
+        return
+    for name in REPORTS:
+        if (commit / name).exists():
+            (out / name).unlink(missing_ok=True)
+    for name in OUTPUTS:  # an earlier comparison's outputs that this one does not have
+        if name not in names and name not in REPORTS:
+            (out / name).unlink(missing_ok=True)
+    for name in sorted(names, key=lambda n: (n in REPORTS, REPORTS.index(n) if n in REPORTS else 0)):
+        if (commit / name).exists():
+            os.replace(commit / name, out / name)
+    shutil.rmtree(commit, ignore_errors=True)
+
+
+def recover_output_dir(out: Path) -> None:
+    """Finish what a killed comparison left in ``out``: complete its moves, remove its staging folder.
+
+    Folders of a comparison whose process still runs on this machine are left alone.
+    """
+    if not out.is_dir():
+        return
+    for d in sorted(out.iterdir()):
+        for prefix in (COMMITTED, STAGING):
+            if not d.name.startswith(prefix) or not d.is_dir():
+                continue
+            pid = d.name[len(prefix):]
+            if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+                continue
+            if prefix == COMMITTED:
+                _move_in(d, out)
+            else:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+class _Staging:
+    """Build a report in ``OUT/.compare-staging-PID/``; :meth:`commit` swaps it in, :meth:`discard` drops it."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        recover_output_dir(out)
+        self.dir = out / f"{STAGING}{os.getpid()}"
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir()
+
+    def commit(self) -> None:
+        names = sorted(f.name for f in self.dir.iterdir() if f.name in OUTPUTS)
+        atomic_write(self.dir / MANIFEST, lambda p: p.write_text(json.dumps(names)))
+        commit = self.out / f"{COMMITTED}{os.getpid()}"
+        shutil.rmtree(commit, ignore_errors=True)
+        os.rename(self.dir, commit)  # the commit point: from here on the new report replaces the old
+        _move_in(commit, self.out)
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.created:
+            try:
+                self.out.rmdir()  # only if still empty: we made it
+            except OSError:
+                pass
 
 
 def _values_text(df: pd.DataFrame, col: str, limit: int = 12) -> str:
@@ -1045,18 +1402,47 @@ def compare(sweep_dir: str | Path, reference: str = "baseline", out_dir: str | P
     Returns:
         The :class:`Comparison`.
 
+    Outputs replace an earlier report in ``out_dir`` only once they are all written (see
+    "Output safety" in the module docstring).
+
     Raises:
-        CompareError: The sweep directory does not exist or holds no finished run.
+        CompareError: The sweep directory does not exist, holds no finished run, is not a sweep
+            folder, or a group mixes configurations (:func:`check_sweep`); nothing is written then.
     """
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir is not None else sweep_dir / "compare"
+    if (sweep_dir / SUMMARY).is_file():
+        raise CompareError(f"{display_path(sweep_dir)} is not a sweep folder: it is one run's directory (it holds "
+                           f"{SUMMARY}); compare the folder of a sweep (python -m dmsim -m ...)")
     sweep = load_sweep(sweep_dir, KEY_SERIES, skip=[out])
     if sweep.runs.empty:
         raise CompareError(f"no finished run in {sweep_dir} ({len(sweep.skipped)} run directories without "
                            f"a readable {SUMMARY})")
-    out.mkdir(parents=True, exist_ok=True)
-    for name in OPTIONAL_OUTPUTS:
-        (out / name).unlink(missing_ok=True)
+    check_sweep(sweep, sweep_dir)
+    staging = _Staging(out)
+    try:
+        result = _write_comparison(sweep, sweep_dir, reference, staging.dir)
+        staging.commit()
+    except BaseException:
+        staging.discard()
+        raise
+    result.out_dir, result.report = out, out / "report.md"
+    return result
+
+
+def few_seed_groups(runs: pd.DataFrame, by: Sequence[str], min_seeds: int = MIN_SEEDS) -> list[tuple[str, int]]:
+    """``(label, seeds)`` of the groups with fewer than ``min_seeds`` distinct seeds (runs if no seed column)."""
+    labels, _ = group_labels(runs, by)
+    out = []
+    for label, (_, sub) in zip(labels, _groups(runs, by), strict=True):
+        n = sub[REPLICATE].nunique() if REPLICATE in sub else len(sub)
+        if n < min_seeds:
+            out.append((label, int(n)))
+    return out
+
+
+def _write_comparison(sweep: Sweep, sweep_dir: Path, reference: str, out: Path) -> Comparison:
+    """Write every output of the comparison into ``out`` (the staging folder)."""
     runs = sweep.runs
     by = group_columns(runs)
     swept = swept_parameters(runs)
@@ -1067,8 +1453,15 @@ def compare(sweep_dir: str | Path, reference: str = "baseline", out_dir: str | P
 
     rep = Report(f"dmsim sweep comparison: {sweep_dir.resolve().name}")
     n_seeds = runs[REPLICATE].nunique() if REPLICATE in runs else 1
-    rep.para(f"Sweep `{sweep_dir.resolve()}`: {len(runs)} finished runs, {len(sweep.skipped)} skipped; "
+    rep.para(f"Sweep `{display_path(sweep_dir)}`: {len(runs)} finished runs, {len(sweep.skipped)} skipped; "
              f"{len(_groups(runs, by))} groups, {n_seeds} distinct seeds.")
+    few = few_seed_groups(runs, by)
+    warnings = []
+    if few:
+        shown = ", ".join(f"{label} ({n})" for label, n in few[:6]) + (", …" if len(few) > 6 else "")
+        warnings.append(f"{len(few)} of {len(_groups(runs, by))} groups have fewer than {MIN_SEEDS} seeds: "
+                        f"{shown}; their 95% intervals are rough (clipped to what each figure can be)")
+        rep.para(f"**Warning:** {warnings[-1]}.")
     if sweep.skipped:
         shown = [f"`{d}`: {why}" for d, why in sweep.skipped[:20]]
         more = [f"… and {len(sweep.skipped) - 20} more"] if len(sweep.skipped) > 20 else []
@@ -1157,7 +1550,7 @@ def compare(sweep_dir: str | Path, reference: str = "baseline", out_dir: str | P
             f"groups: {' / '.join(label_cols)} (mean ± 95% half-width across seeds)", ""]
     for header, rows in scenario_tables(scen, by, "pm"):
         term += [text_table(header, rows), ""]
-    return Comparison(sweep, by, scen, paired, ref, out, report, "\n".join(term))
+    return Comparison(sweep, by, scen, paired, ref, out, report, "\n".join(term), warnings)
 
 
 def _report_paired(rep: Report, paired: pd.DataFrame, key: str, value: Any) -> None:
@@ -1269,6 +1662,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CompareError as e:
         print(f"dmsim.compare: error: {e}", file=sys.stderr)
         return 2
+    for w in result.warnings:
+        print(f"dmsim.compare: warning: {w}", file=sys.stderr)
     try:
         print(result.terminal)
         print(f"report: {result.report}")
