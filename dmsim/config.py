@@ -478,9 +478,6 @@ class DMSimConfig:
     steps: int = rng_field(120, ge=1, le=MAX_MONTHS)  # months
     scenario: str = rng_field("baseline", pattern=NAME_PATTERN)  # also a folder of outputs/
     product_variety: int = rng_field(2, ge=1)  # products per workshop
-    # What a run returns to a Hydra sweeper or optimiser (Optuna): a summary.json key, or several
-    # separated by commas for a multi-objective study. Does not change the run.
-    objective: str = "dm_market_share_final"
     region: RegionConfig = field(default_factory=RegionConfig)
     products: dict[str, ProductConfig] = field(default_factory=_default_products)
     scales: ScalesConfig = field(default_factory=ScalesConfig)
@@ -665,7 +662,7 @@ def check_run_size(cfg: DMSimConfig) -> RunSize:
         def gib(b: float) -> str:
             return f"{b / GIB:.1f}" if b < 10 * GIB else f"{b / GIB:,.0f}"
 
-        where = "DMSIM_MAX_MEMORY_GB" if os.environ.get("DMSIM_MAX_MEMORY_GB", "").strip() else "on this machine"
+        where = "set by DMSIM_MAX_MEMORY_GB" if os.environ.get("DMSIM_MAX_MEMORY_GB", "").strip() else "on this machine"
         raise ConfigError(size.dominant_key, size.dominant_value,
                           f"the run would need ~{gib(size.peak_bytes)} GiB (limit {gib(limit)} GiB {where})")
     return size
