@@ -478,6 +478,9 @@ class DMSimConfig:
     steps: int = rng_field(120, ge=1, le=MAX_MONTHS)  # months
     scenario: str = rng_field("baseline", pattern=NAME_PATTERN)  # also a folder of outputs/
     product_variety: int = rng_field(2, ge=1)  # products per workshop
+    # What a run returns to a Hydra sweeper or optimiser (Optuna): a summary.json key, or several
+    # separated by commas for a multi-objective study. Does not change the run.
+    objective: str = "dm_market_share_final"
     region: RegionConfig = field(default_factory=RegionConfig)
     products: dict[str, ProductConfig] = field(default_factory=_default_products)
     scales: ScalesConfig = field(default_factory=ScalesConfig)
