@@ -131,11 +131,10 @@ def model(uncertainties: Mapping[str, Any], levers: Mapping[str, Any] | None = N
     levers = dict(levers or {})
     constants = {"scenario": scenario, **fixed, **({} if steps is None else {"steps": int(steps)})}
     varied = {**uncertainties, **levers}
+    if "scenario" in varied:  # a varied scenario replaces the default one
+        del constants["scenario"]
     for key in constants:
         if key in varied:
-            if key == "scenario":
-                del constants[key]
-                break
             raise ConfigError(key, constants[key], "fixed and varied at once: give it in one place")
     for key in fixed:
         key_type(key)
