@@ -162,6 +162,12 @@ def prepare(cl: CommandLine, force: bool) -> list[str]:
         combos, composed = [representative_overrides(parsed)], [first]
     if cl.flags.cfg or cl.flags.info:
         return argv  # Hydra prints and exits
+    auto = [typed for dcfg, typed in composed if OmegaConf.select(dcfg, "policy.budget_usd") == 0
+            and typed.policy.budget_usd > 0]
+    if auto:
+        cost = f"{auto[0].policy.budget_usd:,.0f} USD" if len(composed) == 1 else "per run"
+        print(f"dmsim: policy.budget_usd not given: the budget is the strategies' planned public cost ({cost})",
+              file=sys.stderr)
     if cl.multirun:
         sweep_dir = _given(cl.overrides, "hydra.sweep.dir")
         if sweep_dir is None:

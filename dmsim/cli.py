@@ -265,10 +265,12 @@ def check_composed(dcfg: DictConfig) -> None:
                               "no commands or environment for jobs in a configuration")
 
 
-def check_overrides(args: list[str], composer: Composer | None = None) -> list[Override]:
+def check_overrides(args: list[str], composer: Composer | None = None, unique: bool = True) -> list[Override]:
     """Raise :class:`ConfigError` for the first bad override in ``args`` (one clear line).
 
-    ``args`` are overrides (Hydra flags are left out by :func:`parse_command_line`); returns them parsed.
+    ``args`` are overrides (Hydra flags are left out by :func:`parse_command_line`); returns them
+    parsed. ``unique``: a key given twice is refused (the command line); ``False`` lets the last
+    one win, as Hydra does (``compose_config``, where code builds override lists from parts).
     """
     overrides = [a for a in args if not a.startswith("-")]
     try:
@@ -280,7 +282,7 @@ def check_overrides(args: list[str], composer: Composer | None = None) -> list[O
     for o in parsed:
         key = o.key_or_group
         text = o.input_line or key
-        if key in seen:
+        if key in seen and unique:
             raise ConfigError(key, o.get_value_element_as_str(),
                               f"a key given once ({seen[key]!r} and {text!r} both set it)")
         seen[key] = text

@@ -417,6 +417,7 @@ class FinanceConfig:
 class PolicyConfig:
     """Public instruments and their budget."""
 
+    # All public spending over the run (USD). 0 with strategies chosen = their planned public cost.
     budget_usd: float = rng_field(0.0, ge=0)
     provider_subsidy_share: float = rng_field(0.0, ge=0, le=1)  # of providers' fixed cost
     provider_subsidy_months: int = rng_field(0, ge=0, le=MAX_MONTHS)  # from month 0
@@ -504,9 +505,11 @@ class DMSimConfig:
         if not self.products:
             raise ConfigError("products", {}, "at least one product")
         check_run_size(self)  # after the value checks: the estimate needs finite values
-        public = sum(s.cost_usd_once + s.months * (s.cost_usd_per_month + s.cost_usd_per_workshop_month
-                                                    * self.workshops.initial)
-                     for s in self.strategies.values() if s.payer == "government")
+        public = planned_public_cost_usd(self)
+        if self.policy.budget_usd == 0 and self.strategies and public > 0:
+            # No budget given for chosen strategies: their planned public cost is the budget
+            # (the command line says so); a budget given explicitly still caps all public spending.
+            self.policy.budget_usd = public
         if public > self.policy.budget_usd + 1e-6:
             raise ConfigError(
                 "policy.budget_usd", self.policy.budget_usd,
@@ -522,6 +525,24 @@ class DMSimConfig:
     def service(self, name: str) -> ServiceConfig:
         """The config of one standard service by name."""
         return getattr(self.services, name)
+
+
+def planned_public_cost_usd(cfg: DMSimConfig) -> float:
+    """Public money the chosen strategies plan to spend over a run (USD, undiscounted).
+
+    Government-paid strategy costs (once, monthly, per initial workshop and month) plus, when a
+    strategy is chosen, the start-up subsidy of the local providers seeded at month 0 (share of
+    their fixed cost × months). Entrants that a subsidy later attracts are not planned for: they
+    draw on what is left of the budget.
+    """
+    strategies = sum(s.cost_usd_once + s.months * (s.cost_usd_per_month + s.cost_usd_per_workshop_month
+                                                   * cfg.workshops.initial)
+                     for s in cfg.strategies.values() if s.payer == "government")
+    pol = cfg.policy
+    seeded_fixed = cfg.services.provider_fixed_cost_scale * sum(
+        cfg.service(s).provider_fixed_cost_usd_per_month * cfg.service(s).seeded_providers for s in SERVICES)
+    subsidy = pol.provider_subsidy_share * min(pol.provider_subsidy_months, cfg.steps) * seeded_fixed
+    return strategies + (subsidy if cfg.strategies else 0.0)
 
 
 def register_configs() -> None:

@@ -216,18 +216,16 @@ def apply_sample(cfg: DMSimConfig) -> DMSimConfig:
 def compose_config(overrides: list[str] | None = None) -> DMSimConfig:
     """The typed config that ``python -m dmsim OVERRIDES`` would run (for notebooks and tests).
 
+    Composed and checked exactly as the command line does (the same search path, the same
+    refusals), except that a key given twice is allowed: the last one wins, as in Hydra.
     Example: ``compose_config(["+scenario=shared_services", "seed=3"])``.
-    """
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
 
-    from dmsim.cli import CONFIG_DIR, check_overrides
-    from dmsim.config import register_configs
+    Raises:
+        ConfigError: one line naming the first bad key and value.
+    """
+    from dmsim.cli import Composer, check_overrides, compose_checked
 
     overrides = list(overrides or [])
-    check_overrides(overrides)
-    register_configs()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        dcfg = compose(config_name="config", overrides=overrides)
-    return apply_sample(OmegaConf.to_object(dcfg))  # type: ignore[arg-type]
+    composer = Composer()
+    check_overrides(overrides, composer, unique=False)  # code builds override lists from parts
+    return compose_checked(composer, overrides)[1]

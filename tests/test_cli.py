@@ -58,7 +58,7 @@ def test_run_writes_the_contract_outputs(tmp_path):
     (["-m", "seed=0,-1"], "seed", "-1"),
     (["+strategy=no_such_strategy"], "strategy", "no_such_strategy"),
     (["-m", "+experiment=no_such_experiment"], "experiment", "no_such_experiment"),
-    (["+strategy=transport_infrastructure"], "policy.budget_usd", "0.0"),
+    (["+strategy=transport_infrastructure", "policy.budget_usd=1000"], "policy.budget_usd", "1000"),
 ])
 def test_bad_input_fails_with_one_clear_line(tmp_path, args, key, value):
     r = dmsim(tmp_path, *args)
