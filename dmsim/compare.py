@@ -36,22 +36,24 @@ their resolved ``config.yaml`` in anything but ``seed`` (and the presentation ke
 ``IGNORED_CONFIG_KEYS``): e.g. half a sweep re-run after editing a scenario file.
 
 Types: every column of ``runs.parquet`` and ``timeseries.parquet`` has one type whatever the
-data: integer summary keys (``INT_KEYS``) are int64 (pandas ``Int64`` when some are missing), a
-key that is null in every run is float64, lists are list<string>, booleans stay bool, and a
-parameter whose configuration value is a float is float64 even when every swept value is a
-whole number. So the files of several sweeps can be read as one dataset.
+data. Summary keys have the type of the data contract (dmsim/schema.py): integer ones
+(``INT_KEYS``) are int64 (pandas ``Int64`` when some are missing), numbers are float64 (also
+when null in every run, as is an unknown key that is), lists are list<string>, booleans stay
+bool; a parameter whose configuration value is a float is float64 even when every swept value
+is a whole number. So the files of several sweeps read as one dataset.
 
 Output safety (``DIR`` is ``SWEEP_DIR/compare`` or ``--out``, which may also hold other files
 such as ``experiments/NAME/README.md``): everything is written first into
-``DIR/.compare-staging-PID/``; nothing in ``DIR`` itself changes until the whole report is
-complete. Then the staging folder is renamed to ``DIR/.compare-commit-PID/`` (one atomic rename:
-the commit point), ``report.md``/``report.html`` are removed, outputs of an earlier comparison
-that this one does not write are removed, and each new file is renamed into ``DIR`` with
-``os.replace``, ``report.html`` and ``report.md`` last. Guarantee: a kill before the commit point
-leaves every file in ``DIR`` as it was (the old report byte-identical); at any moment, if
-``report.md`` exists, it and every file it names are from one and the same comparison, and no
-file is ever seen half-written. A kill during the moves (renames only, milliseconds) leaves
-``DIR`` without ``report.md`` and the rest of the new report in ``.compare-commit-PID/``; the next
+``DIR/.compare-staging-PID/``; no file in ``DIR`` changes until the whole report is complete
+(except that an earlier comparison killed while moving its files in is finished first). Then
+the staging folder is renamed to ``DIR/.compare-commit-PID/`` (one atomic rename: the commit
+point), ``report.md``/``report.html`` are removed, outputs of an earlier comparison that this
+one does not write are removed, and each new file is renamed into ``DIR`` with ``os.replace``,
+``report.html`` and ``report.md`` last. Guarantee: a kill before the commit point leaves every
+file in ``DIR`` as it was (the old report byte-identical); at any moment, if ``report.md``
+exists, it and every file it names are from one and the same comparison, and no file is ever
+seen half-written. A kill during the moves (renames only, milliseconds) leaves ``DIR`` without
+``report.md`` and the rest of the new report in ``.compare-commit-PID/``; the next
 ``dmsim.compare`` that writes to ``DIR`` finishes those moves, and removes the staging folders of
 killed runs, before it does anything else. Only the file names in ``OUTPUTS`` are ever replaced
 or removed: other files in ``DIR`` are never touched.
@@ -79,6 +81,7 @@ import pyarrow.parquet as pq
 import yaml
 from scipy import stats
 
+from dmsim import schema
 from dmsim.outputs import CONFIG, SUMMARY, TIMESERIES, atomic_write
 from dmsim.plotting import new_figure
 
@@ -141,22 +144,19 @@ STAGING = ".compare-staging-"  # + PID: the report being built
 COMMITTED = ".compare-commit-"  # + PID: a complete report being moved into place
 MANIFEST = ".manifest.json"  # in a staging/commit folder: the files of the new report
 MIN_SEEDS = 5  # fewer seeds per group: warn that its intervals are rough
-# Summary keys that are whole numbers (null where undefined: tipping_month); kept int64 whatever the data.
-INT_KEYS = frozenset({"seed", "tipping_month", "providers_entered_total", "entries_total", "exits_total", "months",
-                      "run", "month"})
+# Summary keys typed by the data contract (dmsim/schema.py), whatever a sweep's data: whole numbers (null
+# where undefined, as tipping_month) stay int64, numbers float64 even when null in every run.
+INT_KEYS = frozenset({f.name for f in schema.SUMMARY if f.dtype == "int64"} | {"run", "month"})
+FLOAT_KEYS = frozenset(f.name for f in schema.SUMMARY if f.dtype == "float64")
 # Configuration keys that change how a run reports, not what it computes: ignored when checking that
 # the runs of a group share one configuration.
 IGNORED_CONFIG_KEYS = frozenset({REPLICATE, "output.dashboard", "output.quiet", "output.agent_snapshots"})
-# Feasible ranges of summary figures and series (see feasible_range): counts, costs, prices and
-# totals that cannot be negative. Shares (any name with "share"), fill rates and ``tipped`` are in [0, 1].
-NONNEGATIVE = frozenset({
-    "workshops_active", "workshops_active_final", "providers_active_final", "jobs", "jobs_final",
-    "production_jobs_final", "service_jobs_final", "dm_units_total", "import_units_total", "dm_units_ordered_total",
-    "mean_unit_cost_usd", "mean_unit_cost_usd_final", "mean_price_usd_final", "buyer_landed_cost_usd_mean_final",
-    "emissions_t_co2_total", "public_spend_usd", "public_spend_usd_total", "strategy_cost_usd_total",
-    "labour_shadow_cost_usd_total", "tariff_revenue_usd_total", "providers_entered_total", "entries_total",
-    "exits_total", "months", "services_with_paying_provider_final", "tipping_month",
-})
+# Feasible ranges (see feasible_range): units of dmsim/schema.py that cannot be negative, and the figures in
+# units that can be (USD, t CO2) but these cannot. Unit "share (0-1)", "share" in a name, fill rates, tipped: [0, 1].
+NONNEGATIVE_UNITS = frozenset({"count", "units", "units/month", "jobs", "USD/unit", "USD/client-month", "month",
+                               "months", "hours/month"})
+NONNEGATIVE = frozenset({"emissions_t_co2_total", "public_spend_usd", "public_spend_usd_total",
+                         "strategy_cost_usd_total", "labour_shadow_cost_usd_total", "tariff_revenue_usd_total"})
 
 
 class CompareError(Exception):
@@ -183,6 +183,7 @@ class Sweep:
         configs: The distinct ``config.yaml`` texts (without the ``seed:`` line).
         single_runs: ``run_dir`` of the finished runs that Hydra started as single runs
             (``mode: RUN`` in ``.hydra/hydra.yaml``), not as jobs of a sweep.
+        override_keys: Per row of ``runs``, the keys of its overrides (without ``+``).
     """
 
     runs: pd.DataFrame
@@ -192,6 +193,7 @@ class Sweep:
     config_ids: list[int | None] = field(default_factory=list)
     configs: list[str] = field(default_factory=list)
     single_runs: list[str] = field(default_factory=list)
+    override_keys: list[frozenset[str]] = field(default_factory=list)
 
 
 def display_path(path: str | Path) -> str:
@@ -362,9 +364,9 @@ def _tidy_types(df: pd.DataFrame, floats: Iterable[str] = ()) -> pd.DataFrame:
     """One stable type per column, whatever the data (Parquet needs one type; several sweeps must agree).
 
     Object columns mixing value types become strings; a column that is missing in every run is
-    float64; integer keys (``INT_KEYS``) are int64, or ``Int64`` when some are missing; booleans
-    with missing values are ``boolean``; the ``floats`` columns (parameters whose configuration
-    value is a float) are float64.
+    float64; integer keys (``INT_KEYS``) are int64, or ``Int64`` when some are missing; float keys
+    of the data contract (``FLOAT_KEYS``) and the ``floats`` columns (parameters whose
+    configuration value is a float) are float64; booleans with missing values are ``boolean``.
     """
     for c in df.columns:
         col = df[c]
@@ -379,6 +381,8 @@ def _tidy_types(df: pd.DataFrame, floats: Iterable[str] = ()) -> pd.DataFrame:
         v = pd.to_numeric(df[c], errors="coerce")
         if (v.dropna() % 1 == 0).all():
             df[c] = v.astype("Int64") if v.isna().any() or c == "tipping_month" else v.astype("int64")
+    for c in FLOAT_KEYS & set(df.columns):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
     for c in floats:
         if c in df.columns and df[c].dtype.kind in "iuf":
             df[c] = df[c].astype("float64")
@@ -425,6 +429,7 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
     config_index: dict[str, int] = {}  # config text without its seed line -> index in `configs`
     config_ids: list[int | None] = []
     single_runs: list[str] = []
+    override_keys: list[frozenset[str]] = []
     for d in finished:
         try:
             summary = json.loads((d / SUMMARY).read_text())
@@ -438,6 +443,7 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
         order.update(dict.fromkeys(params))
         run = len(records)
         records.append({**params, **summary, "run_dir": rel(d)})
+        override_keys.append(frozenset(params))
         if _hydra_mode(d) == "RUN":
             single_runs.append(rel(d))
         try:  # runs of one group differ only in their seed line: few distinct texts, each parsed once
@@ -467,12 +473,13 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
         new_id = np.empty(len(runs), dtype=np.int64)
         new_id[old_id] = np.arange(len(runs))
         config_ids = [config_ids[i] for i in old_id]
+        override_keys = [override_keys[i] for i in old_id]
         runs = runs.reset_index(drop=True)
         runs.insert(0, "run", np.arange(len(runs), dtype=np.int64))
         ts["run"] = new_id[ts["run"].to_numpy()]
         ts = ts.sort_values(["run", "month"], kind="stable").reset_index(drop=True)
         runs.attrs["parameters"] = parameters
-    return Sweep(runs, ts, skipped, parameters, config_ids, configs, single_runs)
+    return Sweep(runs, ts, skipped, parameters, config_ids, configs, single_runs, override_keys)
 
 
 def _examples(items: Sequence[str], limit: int = 3) -> str:
@@ -532,13 +539,14 @@ def check_sweep(sweep: Sweep, sweep_dir: Path, by: Sequence[str] | None = None) 
         raise CompareError(f"{name} is not a sweep folder: it holds runs started one at a time ({len(dirs)} of "
                            f"{len(runs)}, mode RUN in .hydra/hydra.yaml: {_examples(dirs)}); compare the folder of one "
                            "sweep (python -m dmsim -m ...)")
-    for p in parameter_columns(runs):
-        missing = runs[p].isna()
-        if missing.any() and not missing.all():
-            dirs = [display_path(sweep_dir / d) for d in runs.loc[missing, "run_dir"]]
-            raise CompareError(f"{name} is not a sweep folder: its runs were started with different overrides ({p} is "
-                               f"set in {int((~missing).sum())} of {len(runs)} runs, not in {_examples(dirs)}); "
-                               "compare the folder of one sweep (python -m dmsim -m ...)")
+    keys = sweep.override_keys
+    if len(set(keys)) > 1:  # the jobs of one sweep share their override keys (Hydra's product of the swept values)
+        every = frozenset().union(*keys)
+        p = sorted(every - frozenset.intersection(*keys), key=lambda k: (k == REPLICATE, k))[0]
+        dirs = [display_path(sweep_dir / d) for d, k in zip(runs["run_dir"], keys, strict=True) if p not in k]
+        raise CompareError(f"{name} is not a sweep folder: its runs were started with different overrides ({p} is "
+                           f"set in {len(keys) - len(dirs)} of {len(keys)} runs, not in {_examples(dirs)}); "
+                           "compare the folder of one sweep (python -m dmsim -m ...)")
     by = list(group_columns(runs) if by is None else by)
     for key, sub in _groups(runs, by):
         diff = config_difference(sweep, list(sub.index), sweep_dir)
@@ -709,13 +717,17 @@ def mean_interval(values: Iterable[float], confidence: float = CONFIDENCE) -> tu
 def feasible_range(metric: str, diff: bool = False) -> tuple[float, float]:
     """The values ``metric`` can take: ``(low, high)``; a difference of two runs' values if ``diff``.
 
-    Shares (names with ``share``), fill rates and ``tipped`` are in [0, 1]; the counts, costs,
-    prices and totals in ``NONNEGATIVE`` are >= 0; anything else is unbounded. A difference of
+    From the unit of the summary key or series in dmsim/schema.py: shares (unit ``share (0-1)``,
+    or ``share`` in the name), fill rates and ``tipped`` are in [0, 1]; counts, units, jobs,
+    prices and months (``NONNEGATIVE_UNITS``; not the ``*_vs_centralised_*`` differences) and the
+    USD and t CO2 totals in ``NONNEGATIVE`` are >= 0; anything else is unbounded. A difference of
     two values in [a, b] is in [a - b, b - a].
     """
-    if _is_share(metric) or "fill_rate" in metric:
+    f = schema.field("summary.json", metric) or schema.field("timeseries.parquet", metric)
+    unit = f.unit if f is not None else ""
+    if unit == "share (0-1)" or _is_share(metric) or "fill_rate" in metric:
         lo, hi = 0.0, 1.0
-    elif metric in NONNEGATIVE:
+    elif (unit in NONNEGATIVE_UNITS and "_vs_" not in metric) or metric in NONNEGATIVE:
         lo, hi = 0.0, math.inf
     else:
         lo, hi = -math.inf, math.inf
@@ -1068,8 +1080,9 @@ def scenario_tables(summary: pd.DataFrame, by: Sequence[str], style: str = "brac
         return []
     groups_df = summary.drop_duplicates(list(by))[list(by)] if by else summary.head(1)
     labels, _ = group_labels(groups_df, by) if by else (["all runs"], [])
-    keys = [k for k, _ in _groups(groups_df, by)]
-    per_group = {k: s for k, s in _groups(summary, by)}
+    # Both lists are in the same sorted group order; position, not the key, matches them (NaN != NaN).
+    keys = list(range(len(_groups(groups_df, by))))
+    per_group = [s for _, s in _groups(summary, by)]
     metrics = list(dict.fromkeys(summary["metric"]))
     blocks = []
     for start in range(0, len(keys), max_groups):
@@ -1368,7 +1381,9 @@ class _Staging:
         self.dir.mkdir()
 
     def commit(self) -> None:
-        names = sorted(f.name for f in self.dir.iterdir() if f.name in OUTPUTS)
+        names = sorted(f.name for f in self.dir.iterdir())
+        if set(names) - set(OUTPUTS):  # a new output must be listed in OUTPUTS, or it would never be replaced
+            raise RuntimeError(f"compare wrote files not listed in OUTPUTS: {sorted(set(names) - set(OUTPUTS))}")
         atomic_write(self.dir / MANIFEST, lambda p: p.write_text(json.dumps(names)))
         commit = self.out / f"{COMMITTED}{os.getpid()}"
         shutil.rmtree(commit, ignore_errors=True)
