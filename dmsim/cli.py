@@ -175,6 +175,8 @@ def _try_value(key: str, value: Any) -> None:
         OmegaConf.update(cfg, key, value, merge=True)
     except OmegaConfBaseException as e:
         if "not in struct" in str(e) or "Missing key" in str(e) or "Key '" in str(e):
+            if key.split(".")[0] in ("strategies", "products") and key.count(".") >= 2:
+                return  # an entry a config file adds (+strategy=NAME): checked once composed
             known = _siblings(key)
             parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
             hint = f"known keys: {', '.join(parent + k for k in known)}" if known else "no such key"

@@ -94,6 +94,10 @@ def _check(key: str, value: Any, meta: dict[str, Any]) -> None:
         raise ConfigError(key, value, f"one of {', '.join(meta['choices'])}")
     if "pattern" in meta and not (isinstance(value, str) and meta["pattern"].fullmatch(value)):
         raise ConfigError(key, value, NAME_RULE)
+    if isinstance(value, str) and "${" in value:
+        # Interpolations are resolved before a config is typed: "${" left now is a literal that
+        # the written config.yaml would turn back into an interpolation when read.
+        raise ConfigError(key, value, "text without '${'")
     parts = []
     for op, text in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
         if op in meta:
