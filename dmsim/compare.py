@@ -1434,6 +1434,8 @@ def compare(sweep_dir: str | Path, reference: str = "baseline", out_dir: str | P
         raise CompareError(f"no finished run in {sweep_dir} ({len(sweep.skipped)} run directories without "
                            f"a readable {SUMMARY})")
     check_sweep(sweep, sweep_dir)
+    if out.exists() and not out.is_dir():
+        raise CompareError(f"--out {display_path(out)} is a file; it must be a folder (made if missing)")
     staging = _Staging(out)
     try:
         result = _write_comparison(sweep, sweep_dir, reference, staging.dir)
