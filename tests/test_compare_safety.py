@@ -315,3 +315,20 @@ def test_runs_parquet_has_the_same_schema_whatever_the_data(tmp_path):
     assert table.num_rows == 8 and table["benefit_cost_ratio"].null_count == 4
     ta, tb = (pq.read_schema(s / "compare" / "timeseries.parquet") for s in (with_cost, without))
     assert ta.equals(tb)
+
+
+def test_polars_scans_two_sweeps_as_one(tmp_path):
+    """The polars user's way: ``scan_parquet`` over both sweeps' runs.parquet (a SchemaError in the first version)."""
+    pl = pytest.importorskip("polars")
+    with_cost, without = tmp_path / "with_cost", tmp_path / "without"
+    for seed in range(2):
+        write_run(with_cost, ["+scenario=shared_services"], summary(seed, 0.5, public_cost=True), seed=seed)
+        write_run(without, ["+scenario=shared_services"], summary(seed, 0.1), seed=seed)
+    for sweep in (with_cost, without):
+        cmp.compare(sweep)
+    frame = pl.scan_parquet([str(s / "compare" / "runs.parquet") for s in (with_cost, without)]).collect()
+    assert frame.height == 4
+    assert frame["benefit_cost_ratio"].dtype == pl.Float64 and frame["benefit_cost_ratio"].null_count() == 2
+    means = frame.group_by("public_spend_usd_total").agg(pl.col("dm_market_share_final").mean()).sort(
+        "public_spend_usd_total")
+    assert means["dm_market_share_final"].to_list() == pytest.approx([0.1, 0.5])
