@@ -63,10 +63,14 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
         led.pay("ws", "trade", np.where(platform, revenue * cfg.network.platform_commission, 0.0))
 
     # Buyers pay for imports: factory and freight abroad, tariff, traders, inland transport.
+    # Foreign-currency costs are in local terms: a devaluation (shock ``fx``) scales them, and
+    # the tariff is levied on their local value; freight follows its shock too.
     imp = cfg.imports
+    shock = model.shock
+    foreign_factor = shock.fx * (1 + imp.freight * shock.freight)  # = 1 + freight without shocks
     factory = np.einsum("gp,p->g", sales.import_units, model.import_price_usd)  # (G,) ex-works value
-    led.pay("bg", "foreign", factory * (1 + imp.freight))
-    led.pay("bg", "government", factory * imp.tariff)
+    led.pay("bg", "foreign", factory * foreign_factor)
+    led.pay("bg", "government", factory * (shock.fx * imp.tariff))
     at_port = factory * model.import_cost_factor
     trade = led.pay("bg", "trade", at_port * imp.distribution_margin)
     landed_total = np.einsum("gp,gp->g", sales.import_units, sales.import_landed_usd)
@@ -80,14 +84,15 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     local_row = model.local_supplier_row()
     s = cfg.suppliers
     local_share = local_supply_share(model)
-    local_price = s.local_price_factor * model.import_cost_factor * (1 + s.distributor_margin)
+    local_price = s.local_price_factor * model.material_cost_factor * (1 + s.distributor_margin)
     local_paid = base_material.sum(axis=1) * local_share * local_price
     imported_paid = material_paid - local_paid
     wrows = np.arange(nw)
     led.pay("ws", "sp", imported_paid, payer_rows=wrows, payee_rows=np.zeros(nw, dtype=np.int64))
     base_imported = base_material.sum() * (1 - local_share)
-    led.pay("sp", "foreign", base_imported * (1 + imp.freight), payer_rows=np.array([0]))
-    led.pay("sp", "government", base_imported * imp.tariff, payer_rows=np.array([0]))
+    material_tariff = imp.tariff if imp.material_tariff is None else imp.material_tariff
+    led.pay("sp", "foreign", base_imported * foreign_factor, payer_rows=np.array([0]))
+    led.pay("sp", "government", base_imported * (shock.fx * material_tariff), payer_rows=np.array([0]))
     local_sales = 0.0
     sp.sales_usd[: sp.n] = 0.0
     sp.sales_usd[0] = imported_paid.sum()

@@ -67,8 +67,13 @@ def rng_field(default: Any, **bounds: Any) -> Any:
 
 @functools.cache
 def _field_kinds(cls: type) -> dict[str, Any]:
-    """Resolved type hints of a config dataclass (annotations are strings here)."""
-    return typing.get_type_hints(cls)
+    """Resolved type hints of a config dataclass (annotations are strings here); ``X | None`` as ``X``."""
+    kinds = typing.get_type_hints(cls)
+    for name, kind in kinds.items():
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(args) == 1 and type(None) in typing.get_args(kind):
+            kinds[name] = args[0]
+    return kinds
 
 
 def _is_number(value: Any) -> bool:
@@ -98,6 +103,8 @@ def _check(key: str, value: Any, meta: dict[str, Any]) -> None:
         # Interpolations are resolved before a config is typed: "${" left now is a literal that
         # the written config.yaml would turn back into an interpolation when read.
         raise ConfigError(key, value, "text without '${'")
+    if value is None and meta.get("optional"):
+        return  # None means "not set": the docstring of the field says what follows from it
     parts = []
     for op, text in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
         if op in meta:
@@ -358,7 +365,9 @@ class MarketConfig:
 class ImportsConfig:
     """The centralised (imported) alternative, priced at the port."""
 
-    tariff: float = rng_field(0.1, ge=0, le=5)  # fraction of CIF value
+    tariff: float = rng_field(0.1, ge=0, le=5)  # on finished goods, fraction of CIF value
+    # On makers' imported inputs; None (the default, as before this key existed): the same as ``tariff``.
+    material_tariff: float | None = rng_field(None, ge=0, le=5, optional=True)
     freight: float = rng_field(0.114, ge=0, le=5)  # international freight, fraction of value
     distribution_margin: float = rng_field(0.25, ge=0, le=5)
     inland_cost_per_100km: float = rng_field(0.08, ge=0)  # fraction of landed price per 100 km
@@ -453,6 +462,60 @@ class StrategyConfig:
     months: int = rng_field(120, ge=0, le=MAX_MONTHS)  # how long the monthly costs run
 
 
+SHOCK_KINDS: tuple[str, ...] = ("freight", "fx", "import_disruption", "outages", "demand_surge")
+
+
+@dataclass
+class ShockConfig:
+    """One kind of shock: how big, when, for how long, and how often it recurs at random.
+
+    ``size`` is the kind's magnitude (0 = off; docs/ODD.md §7.14 says what it scales). The shock
+    is on for ``months`` months from ``start_month``; with ``rate_per_year`` > 0 it also starts
+    at random (each month with probability rate / 12, from its own seeded stream) and lasts
+    ``months`` months each time.
+    """
+
+    size: float = rng_field(0.0, ge=0, le=100)
+    start_month: int = rng_field(0, ge=0, le=MAX_MONTHS)
+    months: int = rng_field(0, ge=0, le=MAX_MONTHS)
+    rate_per_year: float = rng_field(0.0, ge=0, le=12)
+
+
+@dataclass
+class ShareShockConfig(ShockConfig):
+    """A shock whose size is a share (of import units, of workshop hours): at most 1."""
+
+    size: float = rng_field(0.0, ge=0, le=1)
+
+
+@dataclass
+class DemandSurgeConfig(ShockConfig):
+    """A surge of one product's demand (an epidemic's medical consumables)."""
+
+    product: str = "medical_consumables"  # a key of ``products``
+
+
+@dataclass
+class ShocksConfig:
+    """Shocks to the world DM lives in (``+shock=NAME``, ``configs/shock/``); all off by default.
+
+    freight: international freight cost × (1 + size). fx: foreign-currency costs (imported goods,
+    imported materials, freight) × (1 + size) in local terms. import_disruption: a share ``size``
+    of the import units buyers ask for cannot be delivered, and import lead time × (1 + size).
+    outages: a share ``size`` of workshop hours lost, less with maintenance (below).
+    demand_surge: one product's demand × (1 + size).
+    """
+
+    freight: ShockConfig = field(default_factory=ShockConfig)
+    fx: ShockConfig = field(default_factory=ShockConfig)
+    import_disruption: ShareShockConfig = field(default_factory=ShareShockConfig)
+    outages: ShareShockConfig = field(default_factory=ShareShockConfig)
+    demand_surge: DemandSurgeConfig = field(default_factory=DemandSurgeConfig)
+    # Share of outage hours a workshop with the full maintenance effect keeps (preventive
+    # maintenance, backup power planned with its provider). Assumption: half.
+    outage_maintenance_protection: float = rng_field(0.5, ge=0, le=1)
+
+
 @dataclass
 class OutputConfig:
     """What a run writes."""
@@ -501,6 +564,7 @@ class DMSimConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    shocks: ShocksConfig = field(default_factory=ShocksConfig)
     strategies: dict[str, StrategyConfig] = field(default_factory=dict,  # from +strategy=[a,b]
                                                 metadata={"key_pattern": NAME_PATTERN})
 
@@ -520,6 +584,13 @@ class DMSimConfig:
                 f"must cover the chosen strategies' planned public cost, at least {public:,.0f} USD "
                 f"({', '.join(sorted(self.strategies))})",
             )
+        surge = self.shocks.demand_surge
+        if surge.product not in self.products:
+            raise ConfigError("shocks.demand_surge.product", surge.product, f"one of {', '.join(self.products)}")
+        for kind in SHOCK_KINDS:
+            shock = getattr(self.shocks, kind)
+            if shock.size > 0 and shock.rate_per_year > 0 and shock.months == 0:
+                raise ConfigError(f"shocks.{kind}.months", 0, "> 0 when the shock recurs (rate_per_year > 0)")
         if self.product_variety > len(self.products):
             raise ConfigError(
                 "product_variety", self.product_variety,

@@ -121,11 +121,12 @@ def volume_discount(model: DMModel, volume_usd: np.ndarray) -> np.ndarray:
 def material_index_at(model: DMModel, discount: np.ndarray | float) -> np.ndarray:
     """Delivered material price per USD of base material, given the discount on the imported share.
 
-    Imported material carries freight, tariff and the distributor's margin less the discount; a
+    Imported material carries freight, the material tariff and the distributor's margin less the
+    discount (all in local terms: shocks to freight and the exchange rate pass through); a
     local supplier, while active, supplies its share at its own price (no discount).
     """
     s = model.cfg.suppliers
-    at_port = model.import_cost_factor * (1.0 + s.distributor_margin)
+    at_port = model.material_cost_factor * (1.0 + s.distributor_margin)
     share = local_supply_share(model)
     return (1.0 - share) * at_port * (1.0 - np.asarray(discount)) + share * s.local_price_factor * at_port
 

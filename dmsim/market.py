@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from dmsim import shocks
 from dmsim.costs import CERT, LOGISTICS, MAINTENANCE, MARKETING, UnitCosts, local_supply_share, reach_km
 
 if TYPE_CHECKING:
@@ -105,6 +106,8 @@ class Sales:
     pair_price_usd: np.ndarray | None = None  # per unit; gathered from workshop prices if None
     group_units: np.ndarray | None = None  # (G,) DM units bought per group; summed if None
     dense_shape: tuple[int, int, int] | None = None  # (P, K, G) when links fill the whole index
+    wanted_units: float | None = None  # units buyers first chose to buy (DM or import), all groups
+    unmet_units: float = 0.0  # of those, units that ended unbought: rationed DM, undelivered imports
 
     def price_per_pair(self, price: np.ndarray) -> np.ndarray:
         """Price paid per unit on every link, given the workshops' (W, P) prices (USD)."""
@@ -183,7 +186,8 @@ def buyer_terms(model: DMModel) -> BuyerTerms:
     landed = import_landed_usd(model)
     em = (model.weight_kg[None, :] / 1000.0
           * (imp.sea_km * imp.sea_kg_co2_per_t_km + bg.port_km[:g, None] * imp.road_kg_co2_per_t_km))
-    u_imp = (alpha * (model.valuation_usd[None, :] - landed) - m.lead_time_weight * m.import_lead_time_months
+    lead_time = m.import_lead_time_months * model.shock.import_lead_time  # longer in an import disruption
+    u_imp = (alpha * (model.valuation_usd[None, :] - landed) - m.lead_time_weight * lead_time
              + m.quality_weight * (m.import_quality - 1.0) - phi[:, None] * em)
     return BuyerTerms(
         alpha=alpha,
@@ -340,6 +344,8 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     hours_ordered = (ordered_units * unit.hours).sum(axis=1)
     downtime = cfg.services.maintenance_downtime * (1.0 - effects[:, MAINTENANCE])
     hours_available = ws.capacity_hours[:nw] * (1.0 - downtime)
+    if model.shock.outage_share > 0:  # power cuts: hours lost, fewer with maintenance
+        hours_available *= 1.0 - shocks.outage_hours_lost(cfg, model.shock, effects[:, MAINTENANCE])
     hours_available = np.where(active, hours_available, 0.0)
     fill = np.where(hours_ordered > 0, np.minimum(1.0, hours_available / np.maximum(hours_ordered, 1e-12)), 1.0)
     unfilled = hours_ordered * (1.0 - fill)
@@ -362,10 +368,14 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     served = fill + (1.0 - fill) * routed_frac  # share of first-round orders delivered
     hours_out = unfilled * routed_frac
 
-    # Round 1 deliveries; what is left is rationed demand, per group and product.
+    # Round 1 deliveries; what is left is rationed demand, per group and product. In an import
+    # disruption a share of the import units asked for cannot be delivered: those buyers join
+    # the ones turned away by full workshops, and every import bought later is rationed alike.
+    short = model.shock.import_unavailable
     import_units = np.zeros((g, p_n))
     group_units = np.zeros(g)
     rationed = np.zeros((g, p_n))
+    wanted = 0.0
     for p, ((r0, o), ch) in enumerate(zip(orders, choices, strict=True)):
         got = links["units"][p]
         if nw:
@@ -377,6 +387,10 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         group_units += bought
         rationed[:, p] = np.maximum(bg.potential_units[:g, p] * ch.dm - bought, 0.0)
         import_units[:, p] = bg.potential_units[:g, p] * ch.imported
+        wanted += float(bg.potential_units[:g, p].sum() - (bg.potential_units[:g, p] * ch.none).sum())
+        if short > 0:
+            rationed[:, p] += import_units[:, p] * short
+            import_units[:, p] *= 1.0 - short
 
     # Round 2: the rationed choose again among workshops with hours left (own production).
     room = np.maximum(hours_available - hours_ordered * fill - hours_in, 0.0)
@@ -413,12 +427,16 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
             links["units"][p][:, cols] += got2
             bought2 = got2.sum(axis=0)
             group_units[cols] += bought2
-            import_units[cols, p] += r[cols] * ch2.imported
+            import_units[cols, p] += r[cols] * ch2.imported * (1.0 - short)
             again = np.maximum(r[cols] * ch2.dm - bought2, 0.0)
             util[cols] += (r[cols] - again) * ch2.logsum
+            if short > 0:  # imports chosen but not delivered: no purchase (utility 0), not the log-sum
+                util[cols] -= r[cols] * ch2.imported * short * ch2.logsum
             left[cols] = again
-        import_units[:, p] += left * p_last
+        import_units[:, p] += left * p_last * (1.0 - short)
         util += left * ls_last
+        if short > 0:
+            util -= left * p_last * short * ls_last
         surplus[:, p] = util / alpha[:, p]
 
     # Procurement preferences (local value λ, emissions weight φ) steer choices but are not
@@ -458,4 +476,5 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         import_emissions_kg=buyers.import_emissions_kg,
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,
         ordered_units=ordered_units, preference_usd=preference, dm_emissions_kg=dm_emissions,
+        wanted_units=wanted, unmet_units=max(0.0, wanted - float(units.sum()) - float(import_units.sum())),
     )

@@ -34,7 +34,7 @@ TIP_WINDOW = 12
 # in memory, null in timeseries.parquet and summary.json; no other column is ever missing.
 UNDEFINED_WHEN_EMPTY = ("mean_price_usd", "mean_unit_cost_usd", "overhead_share", "utilisation",
                         "buyer_landed_cost_usd_mean", "unit_cost_", "dm_market_share", "dm_fill_rate",
-                        "markup_mean")
+                        "markup_mean", "unmet_demand_share")
 
 
 def may_be_undefined(column: str) -> bool:
@@ -145,6 +145,9 @@ class MetricsRecorder:
         bought = dm_units + imp_units
         dm_spend = books.dm_revenue + books.delivery_spend
         row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
+        row["shock_active"] = not m.shock.neutral
+        row["unmet_demand_units"] = sales.unmet_units
+        row["unmet_demand_share"] = _ratio(sales.unmet_units, sales.wanted_units or 0.0)
         row["consumer_surplus_usd"] = float(sales.surplus_usd.sum())
         row["procurement_preference_usd"] = float(sales.preference_usd.sum())
         # einsum without optimize: never BLAS, whose threaded reductions change the last bit
@@ -296,4 +299,54 @@ def summarise(df: pd.DataFrame, seed: int, scenario: str, strategies: list[str] 
         "strategy_cost_usd_total": float(df["strategy_cost_usd"].sum()),
         "strategies": sorted(strategies or []),
     }
+    out.update(crisis_summary(df))
     return out
+
+
+RECOVERY_TOLERANCE = 0.05  # "back": within 5% of the pre-shock level
+RECOVERY_WINDOW = 3  # months averaged at each candidate month (one month's noise is not a recovery)
+PRE_SHOCK_MONTHS = 12  # the pre-shock level: mean of the months before the first shock
+
+
+def crisis_summary(df: pd.DataFrame) -> dict[str, Any]:
+    """Resilience figures over the months with a shock on (``shock_active``); null when none.
+
+    ``recovery_months``: months from the end of the last shock until the DM market share and
+    the active workshops, each averaged over ``RECOVERY_WINDOW`` months, are both within
+    ``RECOVERY_TOLERANCE`` of their pre-shock level (the mean of up to ``PRE_SHOCK_MONTHS``
+    months before the first shock); null without a shock, without months before it, or when
+    they are not back by the end of the run.
+    """
+    crisis = df["shock_active"].to_numpy(dtype=bool) if "shock_active" in df else np.zeros(len(df), bool)
+
+    def mean_in_crisis(col: str) -> float | None:
+        if not crisis.any():
+            return None
+        v = float(df.loc[crisis, col].mean())
+        return None if math.isnan(v) else v
+
+    return {
+        "crisis_months": int(crisis.sum()),
+        "dm_market_share_crisis": mean_in_crisis("dm_market_share"),
+        "buyer_landed_cost_usd_mean_crisis": mean_in_crisis("buyer_landed_cost_usd_mean"),
+        "unmet_demand_share_crisis": mean_in_crisis("unmet_demand_share"),
+        "recovery_months": recovery_months(df, crisis),
+    }
+
+
+def recovery_months(df: pd.DataFrame, crisis: np.ndarray) -> int | None:
+    """Months after the last shock until DM share and workshops are back (see :func:`crisis_summary`)."""
+    on = np.flatnonzero(crisis)
+    if on.size == 0 or on[0] == 0:
+        return None
+    first, end = int(on[0]), int(on[-1]) + 1
+    pre = df.iloc[max(0, first - PRE_SHOCK_MONTHS):first]
+    levels = {c: float(pre[c].mean()) for c in ("dm_market_share", "workshops_active")}
+    if any(math.isnan(v) for v in levels.values()):
+        return None
+    smooth = {c: df[c].rolling(RECOVERY_WINDOW).mean().shift(1 - RECOVERY_WINDOW).to_numpy(dtype=float)
+              for c in levels}  # at m: mean of months m .. m + window - 1
+    for m in range(end, len(df) - RECOVERY_WINDOW + 1):
+        if all(abs(smooth[c][m] - v) <= RECOVERY_TOLERANCE * abs(v) for c, v in levels.items()):
+            return m - end
+    return None

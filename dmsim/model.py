@@ -10,7 +10,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from dmsim import accounting, costs, decisions, market
+from dmsim import accounting, costs, decisions, market, shocks
 from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
 from dmsim.config import SERVICES, ConfigError, DMSimConfig
 from dmsim.geography import Catchment, NeighbourIndex, make_settlements, scatter_around_people
@@ -120,9 +120,11 @@ class DMModel(mesa.Model):
         # per-client cost. Every workshop is a member once the network type is not independent.
         pooled = cfg.network.service_pooling * cfg.network.coordination if cfg.network.type != "independent" else 0.0
         self.provider_marginal_usd = (1.0 - pooled) * np.array([s.provider_marginal_cost_usd_per_month for s in svc])
-        imp = cfg.imports
-        # Landed cost of imported goods and materials at the port, per USD of factory price.
-        self.import_cost_factor = 1.0 + imp.freight + imp.tariff
+        # Landed cost at the port per USD of factory price, of finished goods and of makers'
+        # imported materials; shocks change both month by month (``apply_shocks``).
+        self.shock = shocks.ShockState(demand=(1.0,) * self.n_products)
+        self.import_cost_factor, self.material_cost_factor = shocks.import_cost_factors(cfg, self.shock)
+        self.shock_schedule = shocks.schedule(cfg, self.streams.shocks)  # (kinds, months) bool
 
         self.ws = WorkshopTable.empty(self.n_products, len(SERVICES))
         self.pv = ProviderTable()
@@ -166,6 +168,7 @@ class DMModel(mesa.Model):
         self.catchment = Catchment(bg.x_km[: bg.n], bg.y_km[: bg.n], bg.potential_units[: bg.n], cfg.region.size_km)
         n_p = self.n_products
         self.institution_ratio = institution_ratio(self, np.zeros((0, n_p)), np.zeros((0, n_p)), np.zeros(0, bool))
+        self.base_potential_units = bg.potential_units[: bg.n].copy()  # demand without shocks
 
     # ------------------------------------------------------------------ initialisation
     def _init_region(self) -> None:
@@ -429,6 +432,7 @@ class DMModel(mesa.Model):
         self.public_spend_month = 0.0
         clock = self.phase_seconds
         t0 = perf_counter()
+        self.apply_shocks()
         self.refresh_index()
         effects, overhead_ws, unit, price = self.price()  # 1-2
         t1 = perf_counter()
@@ -445,6 +449,16 @@ class DMModel(mesa.Model):
         self.running = self.month < self.cfg.steps  # Mesa's run_model and batch_run stop here
         for name, dt in zip(PHASES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             clock[name] += dt
+
+    def apply_shocks(self) -> None:
+        """Set this month's shock state: import costs, lead time and demand follow it."""
+        state = shocks.state_at(self.cfg, self.shock_schedule, self.month, self.product_names)
+        if state == self.shock:
+            return
+        self.shock = state
+        self.import_cost_factor, self.material_cost_factor = shocks.import_cost_factors(self.cfg, state)
+        self.buyer_terms = None  # import prices and lead time changed: recomputed by the market
+        self.bg.potential_units[: self.bg.n] = self.base_potential_units * np.array(state.demand)[None, :]
 
     def refresh_index(self) -> None:
         """Bring the k-nearest index up to date with entries and exits.

@@ -20,6 +20,7 @@ STREAM_IDS: dict[str, int] = {
     "awareness": 6,  # workshops learning of providers (monthly)
     "switching": 7,  # which workshops act on a sourcing review (monthly)
     "outreach": 8,  # which workshops a new provider reaches (monthly)
+    "shocks": 9,  # random recurrence of shocks (set-up: the whole run's schedule)
 }
 
 
@@ -44,3 +45,4 @@ class Streams:
     decisions: np.random.Generator
     entry: np.random.Generator
     providers: np.random.Generator
+    shocks: np.random.Generator

@@ -1,0 +1,90 @@
+"""Shocks to the world DM lives in: when each kind is on, and what it changes in a month.
+
+The schedule of a run is fixed at set-up: each kind is on for ``months`` months from
+``start_month`` and, with ``rate_per_year`` > 0, also from random start months drawn from the
+``shocks`` stream (one uniform draw per kind and month, all kinds at once, whatever is switched
+on: a run with and without a shock shares every other draw, and every shock kind's own draws).
+What a shock changes is read by the phases from :class:`ShockState` (docs/ODD.md §7.14).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dmsim.config import SHOCK_KINDS, DMSimConfig
+
+
+@dataclass(frozen=True)
+class ShockState:
+    """What the shocks of one month change (all neutral when no shock is on)."""
+
+    freight: float = 1.0  # multiplier of international freight cost
+    fx: float = 1.0  # multiplier of foreign-currency costs in local terms
+    import_unavailable: float = 0.0  # share of import units asked for that cannot be delivered
+    import_lead_time: float = 1.0  # multiplier of the import lead time
+    outage_share: float = 0.0  # share of workshop hours lost before maintenance protection
+    demand: tuple[float, ...] = ()  # per product demand multiplier; () = all 1
+
+    @property
+    def neutral(self) -> bool:
+        """No shock is on."""
+        return (self.freight == 1.0 and self.fx == 1.0 and self.import_unavailable == 0.0
+                and self.outage_share == 0.0 and all(d == 1.0 for d in self.demand))
+
+
+def schedule(cfg: DMSimConfig, rng: np.random.Generator) -> np.ndarray:
+    """(kinds, months) bool: whether each kind of shock is on in each month of the run."""
+    months = cfg.steps
+    draws = rng.random((len(SHOCK_KINDS), months))  # always drawn: common random numbers
+    on = np.zeros((len(SHOCK_KINDS), months), dtype=bool)
+    for k, kind in enumerate(SHOCK_KINDS):
+        shock = getattr(cfg.shocks, kind)
+        if shock.size <= 0 or shock.months <= 0:
+            continue
+        starts = [shock.start_month] if shock.start_month < months else []
+        if shock.rate_per_year > 0:
+            starts += list(np.flatnonzero(draws[k] < shock.rate_per_year / 12.0))
+        for start in starts:
+            on[k, start:start + shock.months] = True
+    return on
+
+
+def state_at(cfg: DMSimConfig, on: np.ndarray, month: int, products: list[str]) -> ShockState:
+    """The shock state of ``month`` given the schedule ``on`` (beyond the schedule: neutral)."""
+    if month >= on.shape[1] or not on[:, month].any():
+        return ShockState(demand=(1.0,) * len(products))
+    s = cfg.shocks
+    active = dict(zip(SHOCK_KINDS, on[:, month], strict=True))
+
+    def size(kind: str) -> float:
+        return getattr(s, kind).size if active[kind] else 0.0
+
+    surge = size("demand_surge")
+    return ShockState(
+        freight=1.0 + size("freight"),
+        fx=1.0 + size("fx"),
+        import_unavailable=size("import_disruption"),
+        import_lead_time=1.0 + size("import_disruption"),
+        outage_share=size("outages"),
+        demand=tuple(1.0 + surge if p == s.demand_surge.product else 1.0 for p in products),
+    )
+
+
+def import_cost_factors(cfg: DMSimConfig, state: ShockState) -> tuple[float, float]:
+    """Landed cost at the port per USD of factory price: (finished goods, makers' materials).
+
+    Foreign-currency costs (factory price and freight) scale with ``fx``; the tariff is levied on
+    their value in local terms. Without shocks: ``1 + freight + tariff`` (bit for bit).
+    """
+    imp = cfg.imports
+    material_tariff = imp.tariff if imp.material_tariff is None else imp.material_tariff
+    freight = imp.freight * state.freight
+    return (state.fx * (1.0 + freight + imp.tariff), state.fx * (1.0 + freight + material_tariff))
+
+
+def outage_hours_lost(cfg: DMSimConfig, state: ShockState, maintenance_effect: np.ndarray) -> np.ndarray:
+    """Share of each workshop's hours lost to power outages this month (W,)."""
+    protection = cfg.shocks.outage_maintenance_protection
+    return state.outage_share * (1.0 - protection * maintenance_effect)
