@@ -76,6 +76,9 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     landed_total = np.einsum("gp,gp->g", sales.import_units, sales.import_landed_usd)
     led.pay("bg", "transport", landed_total - at_port * (1 + imp.distribution_margin))
     import_spend = float(landed_total.sum())
+    if sales.informal_units is not None:  # informal or second-hand goods, bought from local traders
+        price_inf = np.array([cfg.products[name].informal_price_usd or 0.0 for name in model.product_names])
+        led.pay("bg", "trade", np.einsum("gp,p->g", sales.informal_units, price_inf))
 
     # Materials: the importing distributor (row 0) and a local supplier share.
     base_material = sales.units * model.material_usd[None, :]  # at base price (W, P)

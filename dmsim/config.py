@@ -173,6 +173,9 @@ class ProductConfig:
     institution_demand_share: float = rng_field(0.0, ge=0, le=1)  # weight of institutions' demand
     weight_kg: float = rng_field(1.5, gt=0)  # for transport cost and emissions
     requires_certification: bool = False  # for institutional buyers
+    # Price of an informal or second-hand alternative households can fall back on (USD/unit,
+    # bought from local traders; institutions may not buy it); None: no such alternative.
+    informal_price_usd: float | None = rng_field(None, ge=0, optional=True)
 
 
 def _default_products() -> dict[str, ProductConfig]:
@@ -359,6 +362,8 @@ class MarketConfig:
     dm_lead_time_months: float = rng_field(0.5, ge=0, le=MAX_MONTHS)
     import_lead_time_months: float = rng_field(3.0, ge=0, le=MAX_MONTHS)
     dm_delivery_cost_per_100km: float = rng_field(0.12, ge=0)  # fraction of import price/unit
+    # Quality of an informal or second-hand good (products.*.informal_price_usd), import = 1.
+    informal_quality: float = rng_field(0.5, ge=0, le=1.5)
 
 
 @dataclass

@@ -184,8 +184,9 @@ def business_plans(model: DMModel, x: np.ndarray, y: np.ndarray, makes: np.ndarr
             iv_old = model.inclusive_value[g, p]
             iv_new = rho * np.logaddexp(iv_old / rho, u / rho)
             u0 = buyers.u_import[g, p]
-            top = np.maximum(np.maximum(iv_new, u0), 0.0)
-            p_nest = np.exp(iv_new - top) / (np.exp(iv_new - top) + np.exp(u0 - top) + np.exp(-top))
+            out = 0.0 if buyers.u_outside is None else buyers.u_outside[g, p]  # not buying (and informal goods)
+            top = np.maximum(np.maximum(iv_new, u0), out)
+            p_nest = np.exp(iv_new - top) / (np.exp(iv_new - top) + np.exp(u0 - top) + np.exp(out - top))
             within = np.where(np.isfinite(u), np.exp((u - np.where(np.isfinite(iv_new), iv_new, 0.0)) / rho), 0.0)
             got = model.bg.potential_units[g, p] * p_nest * within
             units[:, p] = np.bincount(i, weights=got, minlength=k)

@@ -35,7 +35,8 @@ class Choice:
     inclusive_value: np.ndarray  # (G,) of the DM nest; -inf without options
 
 
-def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float, axis: int = 1) -> Choice:
+def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float, axis: int = 1,
+                 u_outside: np.ndarray | None = None) -> Choice:
     """Nested-logit probabilities with the workshops in one nest and U(no purchase) = 0.
 
     Args:
@@ -44,6 +45,8 @@ def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float, axis: int =
         u_import: (G,) utility of the imported product.
         rho: nest dissimilarity in (0, 1]; 1 gives the plain multinomial logit.
         axis: the axis of ``u_ws`` that runs over a group's options.
+        u_outside: (G,) log-sum of the outside options, ``log(1 + exp(u_informal))`` where an
+            informal good is sold (``None``: not buying alone, 0); ``none`` is then their share.
 
     Returns:
         The probabilities and the log-sum, computed with max-shifts so that large utilities
@@ -58,8 +61,9 @@ def nested_logit(u_ws: np.ndarray, u_import: np.ndarray, rho: float, axis: int =
     inner = w.sum(axis=axis)
     inner[~has] = 1.0
     iv = np.where(has, rho * (top + np.log(inner)), -np.inf)
-    m = np.maximum(np.maximum(iv, u_import), 0.0)
-    e_dm, e_imp, e_none = np.exp(iv - m), np.exp(u_import - m), np.exp(-m)
+    out = 0.0 if u_outside is None else u_outside
+    m = np.maximum(np.maximum(iv, u_import), out)
+    e_dm, e_imp, e_none = np.exp(iv - m), np.exp(u_import - m), np.exp(out - m)
     total = e_dm + e_imp + e_none
     p_dm = e_dm / total
     w *= np.expand_dims(p_dm / inner, axis)  # within-nest share × nest probability
@@ -108,6 +112,7 @@ class Sales:
     dense_shape: tuple[int, int, int] | None = None  # (P, K, G) when links fill the whole index
     wanted_units: float | None = None  # units buyers first chose to buy (DM or import), all groups
     unmet_units: float = 0.0  # of those, units that ended unbought: rationed DM, undelivered imports
+    informal_units: np.ndarray | None = None  # (G, P) informal or second-hand units bought; None: none sold
 
     def price_per_pair(self, price: np.ndarray) -> np.ndarray:
         """Price paid per unit on every link, given the workshops' (W, P) prices (USD)."""
@@ -161,6 +166,8 @@ class BuyerTerms:
     u_import: np.ndarray  # (G, P)
     import_landed_usd: np.ndarray  # (G, P)
     import_emissions_kg: np.ndarray  # (G, P) per unit
+    u_outside: np.ndarray | None = None  # (G, P) log-sum of not buying and the informal good; None: 0
+    informal_share: np.ndarray | None = None  # (G, P) of those taking the outside options, the informal good's share
 
 
 @dataclass
@@ -189,11 +196,21 @@ def buyer_terms(model: DMModel) -> BuyerTerms:
     lead_time = m.import_lead_time_months * model.shock.import_lead_time  # longer in an import disruption
     u_imp = (alpha * (model.valuation_usd[None, :] - landed) - m.lead_time_weight * lead_time
              + m.quality_weight * (m.import_quality - 1.0) - phi[:, None] * em)
+    u_out = informal_share = None
+    price = [model.cfg.products[name].informal_price_usd for name in model.product_names]
+    if any(v is not None for v in price):
+        # An informal or second-hand good households fall back on (institutions may not buy it):
+        # with not buying, the outside options; their log-sum replaces not buying's utility 0.
+        price_inf = np.array([np.nan if v is None else v for v in price])
+        u_inf = alpha * (model.valuation_usd[None, :] - price_inf) + m.quality_weight * (m.informal_quality - 1.0)
+        u_inf = np.where(np.isnan(price_inf)[None, :] | (seg == 1)[:, None], -np.inf, u_inf)
+        u_out = np.logaddexp(0.0, u_inf)
+        informal_share = np.exp(u_inf - u_out)
     return BuyerTerms(
         alpha=alpha,
         local_pref=np.array([m.local_preference_household, m.local_preference_institution])[seg],
         emissions_weight=phi, institution=seg == 1, u_import=u_imp,
-        import_landed_usd=landed, import_emissions_kg=em,
+        import_landed_usd=landed, import_emissions_kg=em, u_outside=u_out, informal_share=informal_share,
     )
 
 
@@ -251,14 +268,15 @@ def workshop_utility(
     return u, delivery, em
 
 
-def _rechoose(u: np.ndarray, u_import: np.ndarray, rho: float, open_slot: np.ndarray, cols: np.ndarray) -> Choice:
+def _rechoose(u: np.ndarray, u_import: np.ndarray, rho: float, open_slot: np.ndarray, cols: np.ndarray,
+              u_outside: np.ndarray | None = None) -> Choice:
     """Second-round choice of buyers turned away: the same options minus the full workshops.
 
     ``u`` (K, G) holds the first round's utilities, ``open_slot`` (K, G) whether a slot's
     workshop can still take orders; only the columns ``cols`` are chosen again.
     """
     u2 = np.where(open_slot[:, cols], u[:, cols], -np.inf)
-    return nested_logit(u2, u_import[cols], rho, axis=0)
+    return nested_logit(u2, u_import[cols], rho, axis=0, u_outside=None if u_outside is None else u_outside[cols])
 
 
 def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarray) -> Sales:
@@ -295,13 +313,18 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     orders = []
     choices = []
     ordered_units = np.zeros((nw, p_n))
+    informal = buyers.u_outside is not None
+
+    def outside(p: int) -> np.ndarray | None:
+        return buyers.u_outside[:, p] if informal else None
+
     for p in range(p_n):
         r0, dist = idx.rows0[p], idx.dist0_km[p]
         if nw == 0:  # no workshop at all (the centralised counterfactual): imports or nothing
             for name in ("price", "delivery", "emissions"):
                 links[name][p] = 0.0
             links["utility"][p] = -np.inf
-            ch = nested_logit(np.full(r0.shape, -np.inf), buyers.u_import[:, p], rho, axis=0)
+            ch = nested_logit(np.full(r0.shape, -np.inf), buyers.u_import[:, p], rho, axis=0, u_outside=outside(p))
             model.inclusive_value[:, p] = ch.inclusive_value
             orders.append((r0, ch.workshop))
             choices.append(ch)
@@ -333,7 +356,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         if phi_on:
             u -= buyers.emissions_weight[None, :] * em
         u[~valid] = -np.inf
-        ch = nested_logit(u, buyers.u_import[:, p], rho, axis=0)
+        ch = nested_logit(u, buyers.u_import[:, p], rho, axis=0, u_outside=outside(p))
         model.inclusive_value[:, p] = ch.inclusive_value
         o = ch.workshop
         o *= bg.potential_units[None, :g, p]
@@ -403,7 +426,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
             second.append(None)
             continue
         r0 = idx.rows0[p]
-        ch2 = _rechoose(links["utility"][p], buyers.u_import[:, p], rho, open_ws[r0], cols)
+        ch2 = _rechoose(links["utility"][p], buyers.u_import[:, p], rho, open_ws[r0], cols, outside(p))
         o2 = ch2.workshop * rationed[cols, p][None, :]
         ordered2[:, p] = np.bincount(r0[:, cols].ravel(), weights=o2.ravel(), minlength=nw)
         second.append((cols, ch2, o2))
@@ -413,9 +436,10 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     # Surplus (x α): first-round buyers served get the round-1 log-sum, re-choosers the
     # round-2 one, and those turned away twice the import-or-nothing one (ODD §7.6).
     surplus = np.zeros((g, p_n))
+    informal_units = np.zeros((g, p_n))
     for p, ch in enumerate(choices):
         d = bg.potential_units[:g, p]
-        ls_last = np.logaddexp(buyers.u_import[:, p], 0.0)  # import or nothing
+        ls_last = np.logaddexp(buyers.u_import[:, p], 0.0 if not informal else buyers.u_outside[:, p])  # import or not
         p_last = np.exp(buyers.u_import[:, p] - ls_last)  # share of the last round importing
         r = rationed[:, p]
         util = (d - r) * ch.logsum
@@ -433,6 +457,10 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
             if short > 0:  # imports chosen but not delivered: no purchase (utility 0), not the log-sum
                 util[cols] -= r[cols] * ch2.imported * short * ch2.logsum
             left[cols] = again
+            if informal:
+                informal_units[cols, p] += r[cols] * ch2.none * buyers.informal_share[cols, p]
+        if informal:  # first-round outside choosers, and those turned away twice, who take the informal good
+            informal_units[:, p] += (d * ch.none + left * (1.0 - p_last)) * buyers.informal_share[:, p]
         import_units[:, p] += left * p_last * (1.0 - short)
         util += left * ls_last
         if short > 0:
@@ -477,4 +505,5 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,
         ordered_units=ordered_units, preference_usd=preference, dm_emissions_kg=dm_emissions,
         wanted_units=wanted, unmet_units=max(0.0, wanted - float(units.sum()) - float(import_units.sum())),
+        informal_units=informal_units if informal else None,
     )

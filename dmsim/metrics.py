@@ -145,6 +145,7 @@ class MetricsRecorder:
         bought = dm_units + imp_units
         dm_spend = books.dm_revenue + books.delivery_spend
         row["buyer_landed_cost_usd_mean"] = _ratio(dm_spend + books.import_spend, bought)
+        row["informal_units"] = 0.0 if sales.informal_units is None else float(sales.informal_units.sum())
         row["shock_active"] = not m.shock.neutral
         row["unmet_demand_units"] = sales.unmet_units
         row["unmet_demand_share"] = _ratio(sales.unmet_units, sales.wanted_units or 0.0)

@@ -123,6 +123,8 @@ TIMESERIES: tuple[Field, ...] = (
        "local_value_added_usd − receipts of local inputs, transport and trade: wages, profits and margins"),
     _f("buyer_landed_cost_usd_mean", "USD/unit", "float64",
        f"(DM revenue + DM delivery + import spend) / units bought; {_NULL_RATIO}", nullable=True),
+    _f("informal_units", "units/month", "float64",
+       "informal or second-hand units households bought (products.*.informal_price_usd); 0 without one"),
     _f("shock_active", "-", "bool", "a shock (shocks.*) is on this month"),
     _f("unmet_demand_units", "units/month", "float64",
        "units buyers chose to buy (from DM or imports) and could not get: turned away by full workshops, "
