@@ -82,6 +82,11 @@ def parse_command_line(argv: list[str]) -> CommandLine:
         flags = parser.parse_args(argv)
     except (argparse.ArgumentError, SystemExit) as e:
         raise ConfigError("argument", " ".join(argv), f"Hydra's command-line flags ({e})") from None
+    modes = [name for name, on in (("--run", flags.run), ("--multirun", flags.multirun), ("--cfg", flags.cfg),
+                                   ("--info", flags.info), ("--shell-completion", flags.shell_completion)) if on]
+    if len(modes) > 1:  # Hydra refuses this too, with a traceback
+        raise ConfigError("argument", " ".join(modes), "only one of --run, --multirun, --cfg, --info and "
+                          "--shell-completion")
     return CommandLine(flags, list(flags.overrides or []))
 
 

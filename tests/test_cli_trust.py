@@ -42,6 +42,12 @@ def test_hydra_flags_work_and_write_nothing(tmp_path, flags):
     assert nothing_written(tmp_path)
 
 
+def test_two_hydra_modes_are_one_line(tmp_path):
+    r = dmsim(tmp_path, "-m", "seed=0,1", "--cfg", "job")
+    one_line_error(r, "--multirun", "--cfg", "only one of")
+    assert nothing_written(tmp_path)
+
+
 def test_cfg_job_prints_the_composed_job_config(tmp_path):
     r = dmsim(tmp_path, "--cfg", "job", "+scenario=shared_services", "steps=7")
     assert "steps: 7" in r.stdout and "scenario: shared_services" in r.stdout
