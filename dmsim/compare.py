@@ -72,18 +72,23 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
+from matplotlib.patches import Patch
 from scipy import stats
 
 from dmsim import schema
 from dmsim.outputs import CONFIG, SUMMARY, TIMESERIES, atomic_write
 from dmsim.plotting import new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 OVERRIDES = Path(".hydra") / "overrides.yaml"
 CONFIDENCE = 0.95
@@ -114,13 +119,27 @@ LABELS: dict[str, str] = {
     "workshops_active": "workshops active",
     "mean_unit_cost_usd": "DM unit cost (USD/unit)",
     "shared_service_share": "shared-service share",
+    "unmet_demand_units": "unmet demand (units/month)",
+    "crisis_months": "months with a shock on",
+    "dm_market_share_crisis": "DM market share (crisis months)",
+    "buyer_landed_cost_usd_mean_crisis": "buyer landed cost, USD/unit (crisis months)",
+    "unmet_demand_share_crisis": "unmet demand share (crisis months)",
+    "recovery_months": "months to recover (runs that recovered)",
 }
-# Series kept from each run's time series (the fan charts use the first four).
+# Series kept from each run's time series (the fan charts use the first four). Runs written before shocks
+# existed have no shock_active / unmet_demand_units: those columns are null for them (types stay stable).
 KEY_SERIES: tuple[str, ...] = (
     "dm_market_share", "workshops_active", "mean_unit_cost_usd", "shared_service_share",
-    "overhead_share", "jobs", "public_spend_usd",
+    "overhead_share", "jobs", "public_spend_usd", "shock_active", "unmet_demand_units",
 )
 FAN_SERIES: tuple[str, ...] = KEY_SERIES[:4]
+SHOCK = "shock_active"  # bool series: a shock is on in this run and month
+# Fan-chart panel added when some run has a shock on (a shock-free sweep gets no always-zero panel).
+CRISIS_FAN_SERIES: tuple[str, ...] = ("unmet_demand_units",)
+# The "Crisis months" section (summary keys of runs with shocks; null in runs without one).
+CRISIS: tuple[str, ...] = ("crisis_months", "dm_market_share_crisis", "buyer_landed_cost_usd_mean_crisis",
+                           "unmet_demand_share_crisis", "recovery_months")
+SHOCK_ALPHA = 0.25  # shading of the months when every run of a group has a shock on (fewer: proportionally less)
 FAN_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 # Strategy ranking: effects (paired differences) per USD of extra public spend.
 EFFECTS: tuple[str, ...] = ("dm_market_share_final", "social_surplus_usd_total", "consumer_surplus_usd_total")
@@ -130,12 +149,13 @@ BENEFITS: tuple[str, ...] = ("social_surplus_usd_total",)
 # Candidate reference strategies (the "do nothing" arm), tried in this order.
 NO_STRATEGY: tuple[str, ...] = ("none", "baseline", "no_strategy", "status_quo")
 # Columns of runs.parquet that are neither parameters nor summary figures to aggregate.
-NOT_PARAMETERS = frozenset({"run", "run_dir", "tipped", "tipping_month", "months", "strategies",
+NOT_PARAMETERS = frozenset({"run", "run_dir", "tipped", "tipping_month", "months", "strategies", *CRISIS,
                             "benefit_vs_centralised_usd", "public_cost_vs_centralised_usd", "benefit_cost_ratio",
                             "emissions_saved_vs_centralised_t_co2"})  # summary figures without a suffix
 # Outputs written only when they apply (an earlier comparison's copy is removed when this one does not write it).
 OPTIONAL_OUTPUTS = ("scenario_bars.png", "paired_intervals.png", "fan_charts.png", "tipping_heatmap.png",
-                    "paired_differences.csv", "tipping_grid.csv", "strategy_ranking.csv", "benefit_cost.csv")
+                    "paired_differences.csv", "tipping_grid.csv", "strategy_ranking.csv", "benefit_cost.csv",
+                    "crisis.csv")
 # Every file name compare may write into its output folder: the only names it ever replaces or removes there.
 # The two reports go last (see the module docstring).
 REPORTS = ("report.html", "report.md")
@@ -338,8 +358,18 @@ def find_run_dirs(sweep_dir: Path, skip: Sequence[Path] = ()) -> tuple[list[Path
     return sorted(finished), sorted(unfinished)
 
 
+def series_type(name: str) -> pa.DataType:
+    """The Arrow type of a key series in compare's ``timeseries.parquet``.
+
+    bool where the data contract (dmsim/schema.py) says bool (``shock_active``), else float64 (counts too,
+    as they always were).
+    """
+    f = schema.field("timeseries.parquet", name)
+    return pa.bool_() if f is not None and f.dtype == "bool" else pa.float64()
+
+
 def _read_series(path: Path, run: int, series: Sequence[str]) -> pa.Table | None:
-    """``run``, ``month`` and ``series`` (float64; absent ones null) of one time series file."""
+    """``run``, ``month`` and ``series`` (:func:`series_type`; absent ones null) of one time series file."""
     try:
         with pq.ParquetFile(path) as pf:
             names = set(pf.schema_arrow.names)
@@ -352,7 +382,8 @@ def _read_series(path: Path, run: int, series: Sequence[str]) -> pa.Table | None
     cols: dict[str, pa.Array] = {"run": pa.array(np.full(n, run, dtype=np.int64)),
                                  "month": table["month"].cast(pa.int64())}
     for s in series:
-        cols[s] = table[s].cast(pa.float64()) if s in names else pa.nulls(n, pa.float64())
+        t = series_type(s)
+        cols[s] = table[s].cast(t) if s in names else pa.nulls(n, t)
     return pa.table(cols)
 
 
@@ -463,8 +494,11 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
     keys = [p for p in dict.fromkeys(["scenario", *order]) if p != REPLICATE and p in runs.columns]
     parameters = keys + ([REPLICATE] if REPLICATE in runs.columns else [])
     empty_ts = pd.DataFrame({"run": pd.Series(dtype="int64"), "month": pd.Series(dtype="int64"),
-                             **{s: pd.Series(dtype="float64") for s in series}})
+                             **{s: pd.Series(dtype=_pandas_type(s)) for s in series}})
     ts = pa.concat_tables(tables).to_pandas() if tables else empty_ts
+    for s in series:  # a bool series with nulls (runs from before it existed) comes back as object
+        if series_type(s) == pa.bool_() and ts[s].dtype != bool:
+            ts[s] = ts[s].astype("boolean")
     if len(runs):
         summary_cols = [c for c in runs.columns if c not in parameters and c != "run_dir"]
         runs = runs[[*parameters, *summary_cols, "run_dir"]]
@@ -480,6 +514,11 @@ def load_sweep(sweep_dir: str | Path, series: Sequence[str] = KEY_SERIES, skip: 
         ts = ts.sort_values(["run", "month"], kind="stable").reset_index(drop=True)
         runs.attrs["parameters"] = parameters
     return Sweep(runs, ts, skipped, parameters, config_ids, configs, single_runs, override_keys)
+
+
+def _pandas_type(name: str) -> str:
+    """The pandas dtype of a key series with no rows (``boolean`` keeps a bool column bool in Parquet)."""
+    return "boolean" if series_type(name) == pa.bool_() else "float64"
 
 
 def _examples(items: Sequence[str], limit: int = 3) -> str:
@@ -1001,6 +1040,54 @@ def fan_quantiles(ts: pd.DataFrame, by: Sequence[str], series: Sequence[str] = F
     return pd.concat(rows, ignore_index=True)[[*by, "month", "quantile", *series]]
 
 
+def has_shocks(ts: pd.DataFrame) -> bool:
+    """Whether any run has a shock on in any month (``shock_active``; False for runs without the column)."""
+    return SHOCK in ts.columns and bool(ts[SHOCK].fillna(False).astype(bool).any())
+
+
+def shock_shares(ts: pd.DataFrame, by: Sequence[str]) -> list[pd.Series]:
+    """Per group of ``by`` (in :func:`_groups` order), the share of its runs with a shock on, indexed by month.
+
+    A run without ``shock_active`` data counts as shock-free.
+    """
+    out = []
+    for _, sub in _groups(ts, by):
+        on = sub[SHOCK].fillna(False).astype(bool) if SHOCK in sub else pd.Series(False, index=sub.index)
+        out.append(on.astype(float).groupby(sub["month"]).mean())
+    return out
+
+
+def shock_blocks(share: pd.Series) -> list[tuple[int, int, float]]:
+    """``(first month, last month, share)`` of each stretch of consecutive months with one share > 0."""
+    blocks: list[tuple[int, int, float]] = []
+    for m, v in share.items():
+        if not v > 0:
+            continue
+        if blocks and blocks[-1][2] == v and blocks[-1][1] == m - 1:
+            blocks[-1] = (blocks[-1][0], int(m), float(v))
+        else:
+            blocks.append((int(m), int(m), float(v)))
+    return blocks
+
+
+def crisis_summary(df: pd.DataFrame, by: Sequence[str] | None = None,
+                   confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Mean and t-based interval across seeds of the crisis figures (``CRISIS``), per group of runs.
+
+    As :func:`summarise_by` (a run without a shock has null ``*_crisis`` figures and ``recovery_months``,
+    so those means are over the runs with a shock; ``recovery_months`` over the runs that recovered: its
+    ``n``), plus ``n_shock_runs``: the group's runs with ``crisis_months > 0``. Empty when no run has one.
+    """
+    by = list(group_columns(df) if by is None else by)
+    if "crisis_months" not in df.columns or not (_numeric(df["crisis_months"]) > 0).any():
+        return pd.DataFrame()
+    out = summarise_by(df, by, CRISIS, confidence)
+    shocked = [int((_numeric(sub["crisis_months"]) > 0).sum()) for _, sub in _groups(df, by)]
+    per_group = [len(s) for _, s in _groups(out, by)]  # rows per group, in the same sorted order
+    out.insert(len(by) + 1, "n_shock_runs", np.repeat(shocked, per_group).astype(np.int64))
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Formatting
 # --------------------------------------------------------------------------------------------
@@ -1099,6 +1186,24 @@ def scenario_tables(summary: pd.DataFrame, by: Sequence[str], style: str = "brac
     return blocks
 
 
+def crisis_tables(crisis: pd.DataFrame, by: Sequence[str], style: str = "brackets",
+                  max_groups: int = 4) -> list[tuple[list[str], list[list[str]]]]:
+    """The crisis table (:func:`crisis_summary`) as :func:`scenario_tables` blocks.
+
+    Under the run count: the runs that had a shock, and those that recovered (``recovery_months`` not null).
+    """
+    blocks = scenario_tables(crisis, by, style, max_groups)
+    per_group = [s for _, s in _groups(crisis, by)]
+    for start, (_, rows) in zip(range(0, len(per_group), max_groups), blocks, strict=True):
+        chunk = per_group[start:start + max_groups]
+        shocked = [int(g["n_shock_runs"].iloc[0]) for g in chunk]
+        recovered = [int(g.set_index("metric").loc["recovery_months", "n"]) if "recovery_months" in set(g["metric"])
+                     else 0 for g in chunk]
+        rows[1:1] = [["runs with a shock", *[str(n) for n in shocked]],
+                     ["runs recovered by the end", *[f"{r} of {n}" for r, n in zip(recovered, shocked, strict=True)]]]
+    return blocks
+
+
 # --------------------------------------------------------------------------------------------
 # Figures
 # --------------------------------------------------------------------------------------------
@@ -1149,15 +1254,42 @@ def plot_paired_intervals(paired: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=80, format="png")
 
 
-def plot_fan_charts(ts: pd.DataFrame, by: Sequence[str], path: Path, series: Sequence[str] = FAN_SERIES) -> None:
-    """Median and 25–75% / 5–95% bands across seeds over time, per group, one panel per series."""
-    series = [s for s in series if s in ts.columns]
+def _shade_shocks(axes: Sequence[Axes], shares: Sequence[pd.Series]) -> Patch:
+    """Shade on every panel the months with a shock on; returns the legend entry.
+
+    A month of a group with a shock on in a share p of its runs is shaded with alpha ``SHOCK_ALPHA * p``
+    (one span per stretch of months with one share): in grey when every group has the same shock months
+    (one shading), else in each group's colour.
+    """
+    same = all(s.equals(shares[0]) for s in shares[1:])
+    layers = [("0.4", shares[0])] if same else [(f"C{i % 10}", s) for i, s in enumerate(shares)]
+    for ax in axes:
+        for color, share in layers:
+            for first, last, p in shock_blocks(share):
+                ax.axvspan(first - 0.5, last + 0.5, color=color, alpha=SHOCK_ALPHA * p, lw=0, zorder=0)
+    label = "shock" if same else "shock (group colour)"
+    return Patch(color="0.4", alpha=SHOCK_ALPHA, lw=0, label=label)
+
+
+def plot_fan_charts(ts: pd.DataFrame, by: Sequence[str], path: Path, series: Sequence[str] = FAN_SERIES,
+                    crisis_series: Sequence[str] = CRISIS_FAN_SERIES) -> Figure:
+    """Median and 25–75% / 5–95% bands across seeds over time, per group, one panel per series.
+
+    When some run has a shock on (``shock_active``), every panel shades the months with a shock on
+    (:func:`_shade_shocks`) and the ``crisis_series`` get panels of their own.
+
+    Returns:
+        The figure (also saved as PNG at ``path``).
+    """
+    shocks = has_shocks(ts)
+    series = [s for s in dict.fromkeys([*series, *(crisis_series if shocks else ())]) if s in ts.columns]
     q = fan_quantiles(ts, by, series)
     groups_df = ts.drop_duplicates(list(by))[list(by)] if by else ts.head(1)
     labels, _ = group_labels(groups_df, by) if by else (["all runs"], [])
     groups = _groups(q, by)
     outer = len(groups) <= 4  # the 5-95% band clutters the chart with many groups
-    fig, axes = new_figure(2, 2, figsize=(12, 8), constrained_layout=True, squeeze=False)
+    nrow = max(2, math.ceil(len(series) / 2))
+    fig, axes = new_figure(nrow, 2, figsize=(12, 4 * nrow), constrained_layout=True, squeeze=False)
     for ax, s in zip(axes.flat, series, strict=False):
         for i, ((_, sub), label) in enumerate(zip(groups, labels, strict=True)):
             w = sub.pivot(index="month", columns="quantile", values=s)
@@ -1171,10 +1303,17 @@ def plot_fan_charts(ts: pd.DataFrame, by: Sequence[str], path: Path, series: Seq
             ax.set_ylim(-0.02, 1.02)
     for ax in list(axes.flat)[len(series):]:
         ax.set_visible(False)
-    axes[0, 0].legend(fontsize=8)
     bands = "median, 25–75% and 5–95% bands" if outer else "median and 25–75% band"
-    fig.suptitle(f"Across seeds: {bands}")
+    if shocks:
+        patch = _shade_shocks(list(axes.flat)[:len(series)], shock_shares(ts, by))
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        axes[0, 0].legend([*handles, patch], [*names, patch.get_label()], fontsize=8)
+        fig.suptitle(f"Across seeds: {bands}; shaded: months with a shock on (darker: in more of the runs)")
+    else:
+        axes[0, 0].legend(fontsize=8)
+        fig.suptitle(f"Across seeds: {bands}")
     fig.savefig(path, dpi=80, format="png")
+    return fig
 
 
 def plot_tipping_heatmap(grid: pd.DataFrame, x: str, y: str, path: Path) -> None:
@@ -1524,9 +1663,22 @@ def _write_comparison(sweep: Sweep, sweep_dir: Path, reference: str, out: Path) 
     if not ts.empty:
         plot_fan_charts(ts, by, out / "fan_charts.png")
         rep.heading("Over time")
-        rep.para("Monthly series across seeds per group: the line is the median, the bands hold the middle 50% "
-                 "and 90% of runs.")
-        rep.image("fan_charts.png", "fan charts of DM market share, workshops, unit cost and shared-service share")
+        if has_shocks(ts):
+            rep.para("Monthly series across seeds per group: the line is the median, the bands hold the middle 50% "
+                     "and 90% of runs. Shaded: the months with a shock on (`shock_active`), darker where more of a "
+                     "group's runs have one; unmet demand is what buyers chose to buy and could not get.")
+            rep.image("fan_charts.png", "fan charts of DM market share, workshops, unit cost, shared-service share "
+                      "and unmet demand, with the shock months shaded")
+        else:
+            rep.para("Monthly series across seeds per group: the line is the median, the bands hold the middle 50% "
+                     "and 90% of runs.")
+            rep.image("fan_charts.png", "fan charts of DM market share, workshops, unit cost and shared-service share")
+
+    # Crisis months (runs with shocks).
+    crisis = crisis_summary(runs, by)
+    if not crisis.empty:
+        _write_table(crisis, out / "crisis.csv")
+        _report_crisis(rep, crisis, by)
 
     # Tipping-point map.
     if len(swept) == 2:
@@ -1554,8 +1706,10 @@ def _write_comparison(sweep: Sweep, sweep_dir: Path, reference: str, out: Path) 
         _report_benefit_cost(rep, bc)
 
     rep.heading("Files")
+    # The shock series are null columns in sweeps from before shocks existed: not listed there.
+    listed = [s for s in KEY_SERIES if s not in (SHOCK, *CRISIS_FAN_SERIES) or ts[s].notna().any()]
     rep.bullets(["`runs.parquet`, `runs.csv`: one row per finished run (parameters, summary, `run_dir`)",
-                 f"`timeseries.parquet`: per run and month: {', '.join(KEY_SERIES)}",
+                 f"`timeseries.parquet`: per run and month: {', '.join(listed)}",
                  "`scenarios.csv`, `paired_differences.csv` and the other CSV files: the tables above"])
     report = out / "report.md"
     atomic_write(out / "report.html", lambda p: p.write_text(rep.to_html()))
@@ -1567,6 +1721,10 @@ def _write_comparison(sweep: Sweep, sweep_dir: Path, reference: str, out: Path) 
             f"groups: {' / '.join(label_cols)} (mean ± 95% half-width across seeds)", ""]
     for header, rows in scenario_tables(scen, by, "pm"):
         term += [text_table(header, rows), ""]
+    if not crisis.empty:
+        term += ["crisis months (runs with a shock on; mean ± 95% half-width across seeds)", ""]
+        for header, rows in crisis_tables(crisis, by, "pm"):
+            term += [text_table(header, rows), ""]
     return Comparison(sweep, by, scen, paired, ref, out, report, "\n".join(term), warnings)
 
 
@@ -1600,6 +1758,19 @@ def _report_paired(rep: Report, paired: pd.DataFrame, key: str, value: Any) -> N
                          "n/a" if math.isnan(r["correlation"]) else f"{r['correlation']:+.2f}"])
         rep.table([f"{title} − reference", "pairs", "paired diff [95% CI]", "unpaired [95% CI]",
                    "paired width / unpaired", "correlation"], rows)
+
+
+def _report_crisis(rep: Report, crisis: pd.DataFrame, by: Sequence[str]) -> None:
+    n_shocked = int(crisis.drop_duplicates(list(by))["n_shock_runs"].sum()) if by else \
+        int(crisis["n_shock_runs"].iloc[0])
+    rep.heading("Crisis months")
+    rep.para(f"{n_shocked} runs had a shock on (`shocks.*`). Per group, mean and t-based 95% interval across seeds "
+             "of the run's means over its months with a shock on: DM market share, buyer landed cost (USD/unit) and "
+             "the share of the units buyers chose to buy that they could not get (unmet demand); months to recover: "
+             "from the end of the last shock until DM share and active workshops are back within 5% of their level "
+             "before the first shock, averaged over the runs that recovered by the end (the others have none).")
+    for header, rows in crisis_tables(crisis, by, "brackets"):
+        rep.table(header, rows)
 
 
 def _grid_rows(grid: pd.DataFrame, x: str, y: str) -> list[list[str]]:
