@@ -31,6 +31,10 @@ from dmsim.state import PROVIDER_GLOBAL, PROVIDER_LOCAL, SEGMENT_HOUSEHOLD
 AS_SCENARIO = "as scenario"  # a selector choice that keeps the scenario's own value
 COORDINATION_CHOICES: tuple[str, ...] = (AS_SCENARIO, "0", "0.25", "0.5", "0.75", "1")
 SUBSIDY_CHOICES: tuple[str, ...] = (AS_SCENARIO, "0", "0.4", "0.6", "0.8")
+NO_SHOCK = "none"  # the calm world: no ``+shock`` override (configs/shock/none.yaml changes nothing either)
+# "none" first, then every file of configs/shock/ (+shock=NAME).
+SHOCK_CHOICES: tuple[str, ...] = (NO_SHOCK, *(name for name in group_options("shock") if name != NO_SHOCK))
+SHOCK_COLOR, SHOCK_ALPHA = "tab:orange", 0.15  # shading of the months with a shock on
 # A subsidy chosen here runs as in the big_push scenario: from month 0 for 24 months, out of
 # a 3 M USD public budget.
 SUBSIDY_MONTHS = 24
@@ -44,7 +48,7 @@ _COMPOSE_LOCK = threading.Lock()
 
 def config_overrides(scenario_name: str = "baseline", network_type: str = AS_SCENARIO,
                      coordination: str = AS_SCENARIO, tariff: float = DEFAULT_TARIFF,
-                     provider_subsidy: str = AS_SCENARIO, seed: int = 0) -> list[str]:
+                     provider_subsidy: str = AS_SCENARIO, seed: int = 0, shock: str = NO_SHOCK) -> list[str]:
     """Command-line overrides that give the dashboard's settings (``python -m dmsim OVERRIDES``).
 
     Args:
@@ -56,8 +60,12 @@ def config_overrides(scenario_name: str = "baseline", network_type: str = AS_SCE
             subsidy (``SUBSIDY_MONTHS`` months, ``SUBSIDY_BUDGET_USD`` budget), as text, or
             ``AS_SCENARIO``.
         seed: the run's seed.
+        shock: a file of ``configs/shock/`` (``+shock=NAME``), or ``NO_SHOCK``.
     """
-    out = [f"+scenario={scenario_name}", f"seed={int(seed)}", f"imports.tariff={float(tariff):g}"]
+    out = [f"+scenario={scenario_name}"]
+    if shock != NO_SHOCK:
+        out.append(f"+shock={shock}")
+    out += [f"seed={int(seed)}", f"imports.tariff={float(tariff):g}"]
     if network_type != AS_SCENARIO:
         out.append(f"network.type={network_type}")
     if coordination != AS_SCENARIO:
@@ -78,12 +86,14 @@ class DashboardModel(DMModel):
 
     def __init__(self, scenario_name: str = "baseline", network_type: str = AS_SCENARIO,
                  coordination: str = AS_SCENARIO, tariff: float = DEFAULT_TARIFF,
-                 provider_subsidy: str = AS_SCENARIO, seed: int = 0) -> None:
-        overrides = config_overrides(scenario_name, network_type, coordination, tariff, provider_subsidy, seed)
+                 provider_subsidy: str = AS_SCENARIO, seed: int = 0, shock: str = NO_SHOCK) -> None:
+        overrides = config_overrides(scenario_name, network_type, coordination, tariff, provider_subsidy, seed,
+                                     shock)
         with _COMPOSE_LOCK:
             cfg = compose_config(overrides)
         super().__init__(cfg)
         self.overrides = overrides
+        self.shock_name = shock
         self.last_sales: Sales | None = None
 
     def clear_market(self, price: np.ndarray, unit: UnitCosts, effects: np.ndarray) -> Sales:
@@ -161,14 +171,35 @@ def _months_axes(ax: Axes, model: DMModel, df: pd.DataFrame, ylabel: str) -> Non
         ax.text(0.5, 0.5, "press Step or ▶ to run months", transform=ax.transAxes, ha="center", color="grey")
 
 
+def shock_spans(df: pd.DataFrame) -> list[tuple[int, int]]:
+    """``(first, last)`` month of each stretch of consecutive months with a shock on (``shock_active``)."""
+    if df.empty or "shock_active" not in df:
+        return []
+    spans: list[tuple[int, int]] = []
+    for m in df.loc[df["shock_active"].astype(bool), "month"].astype(int):
+        if spans and spans[-1][1] == m - 1:
+            spans[-1] = (spans[-1][0], m)
+        else:
+            spans.append((m, m))
+    return spans
+
+
+def _shade_shocks(ax: Axes, df: pd.DataFrame) -> None:
+    """Shade the months with a shock on (each month drawn at its index, so ± half a month); one legend entry."""
+    for i, (first, last) in enumerate(shock_spans(df)):
+        ax.axvspan(first - 0.5, last + 0.5, color=SHOCK_COLOR, alpha=SHOCK_ALPHA, lw=0, zorder=0,
+                   label="shock on" if i == 0 else None)
+
+
 def share_figure(model: DMModel) -> Figure:
-    """DM market share over months: overall and by buyer segment."""
+    """DM market share over months: overall and by buyer segment; months with a shock on shaded."""
     df = timeseries(model)
     fig, ax = new_figure(figsize=FIGSIZE)
     if not df.empty:
         ax.plot(df["month"], df["dm_market_share"], color="tab:blue", lw=2, label="all buyers")
         ax.plot(df["month"], df["dm_market_share_household"], color="tab:blue", ls="--", label="households")
         ax.plot(df["month"], df["dm_market_share_institution"], color="tab:purple", ls=":", label="institutions")
+        _shade_shocks(ax, df)
         ax.legend(loc="upper left", fontsize="small")
     ax.set_ylim(0, 1)
     ax.set_title("DM market share (DM units / units bought)")
@@ -177,7 +208,7 @@ def share_figure(model: DMModel) -> Figure:
 
 
 def cost_figure(model: DMModel) -> Figure:
-    """DM unit cost split into materials, labour, set-up and service overhead, and the price."""
+    """DM unit cost split into materials, labour, set-up and service overhead, and the price; shock months shaded."""
     df = timeseries(model)
     fig, ax = new_figure(figsize=FIGSIZE)
     if not df.empty:
@@ -185,20 +216,38 @@ def cost_figure(model: DMModel) -> Figure:
         ax.stackplot(df["month"], parts, labels=["materials", "labour", "set-up", "service overhead"],
                      colors=["#8c8c8c", "#4c72b0", "#dd8452", "#c44e52"], alpha=0.85)
         ax.plot(df["month"], df["mean_price_usd"], color="black", lw=1.5, label="price")
+        _shade_shocks(ax, df)
         ax.legend(loc="upper right", fontsize="small")
     ax.set_title("DM unit cost breakdown (demand-weighted basket)")
     _months_axes(ax, model, df, "USD per unit")
     return fig
 
 
+def unmet_figure(model: DMModel) -> Figure:
+    """Unmet demand (units buyers chose to buy and could not get) and informal purchases; shock months shaded."""
+    df = timeseries(model)
+    fig, ax = new_figure(figsize=FIGSIZE)
+    if not df.empty:
+        ax.plot(df["month"], df["unmet_demand_units"], color="tab:red", lw=2, label="unmet demand")
+        if df["informal_units"].any():  # only with an informal alternative (products.*.informal_price_usd)
+            ax.plot(df["month"], df["informal_units"], color="tab:brown", ls="--", label="informal units bought")
+        _shade_shocks(ax, df)
+        ax.legend(loc="upper left", fontsize="small")
+    ax.set_ylim(bottom=0)
+    ax.set_title("Unmet demand (units chosen but not got)")
+    _months_axes(ax, model, df, "units per month")
+    return fig
+
+
 def ecosystem_figure(model: DMModel) -> Figure:
-    """Active workshops and providers over months."""
+    """Active workshops and providers over months; shock months shaded."""
     df = timeseries(model)
     fig, ax = new_figure(figsize=FIGSIZE)
     if not df.empty:
         ax.plot(df["month"], df["workshops_active"], color="tab:green", lw=2, label="workshops")
         ax.plot(df["month"], df["providers_active"], color="tab:red", lw=2, label="providers (all)")
         ax.plot(df["month"], df["providers_local_active"], color="tab:red", ls="--", label="local providers")
+        _shade_shocks(ax, df)
         ax.legend(loc="upper left", fontsize="small")
     ax.set_ylim(bottom=0)
     ax.set_title("Workshops and shared-service providers")
@@ -264,26 +313,36 @@ def EcosystemChart(model: DashboardModel) -> None:
     _show(ecosystem_figure(model), model)
 
 
+def UnmetChart(model: DashboardModel) -> None:
+    """Unmet demand over months, with the shock window."""
+    _show(unmet_figure(model), model)
+
+
 def RunStatus(model: DashboardModel) -> None:
     """Last month's headline figures and the command line that reproduces this run."""
     df = timeseries(model)
     with solara.Column():
-        solara.Text(f"{model.cfg.scenario}: month {model.month} of {model.cfg.steps}")
+        shock = getattr(model, "shock_name", NO_SHOCK)
+        world = model.cfg.scenario + (f" + shock {shock}" if shock != NO_SHOCK else "")
+        solara.Text(f"{world}: month {model.month} of {model.cfg.steps}")
         if not df.empty:
             last = df.iloc[-1]
             solara.Text(f"DM share {last['dm_market_share']:.1%}, workshops {last['workshops_active']:.0f}, "
                         f"providers {last['providers_active']:.0f}, "
                         f"services shared {last['shared_service_share']:.0%}, "
-                        f"unit cost {last['mean_unit_cost_usd']:.2f} USD")
+                        f"unit cost {last['mean_unit_cost_usd']:.2f} USD"
+                        + (f"; shock on, unmet demand {last['unmet_demand_units']:,.0f} units"
+                           if last["shock_active"] else ""))
         solara.Text("Same run from the command line:")
         solara.Text(model.command(), style={"font-family": "monospace", "font-size": "0.85em"})
 
 
-COMPONENTS = [RegionMap, ShareChart, CostChart, EcosystemChart, RunStatus]
+COMPONENTS = [RegionMap, ShareChart, CostChart, EcosystemChart, UnmetChart, RunStatus]
 
 MODEL_PARAMS: dict[str, Any] = {
     "scenario_name": {"type": "Select", "value": "baseline", "values": group_options("scenario"),
                       "label": "Scenario"},
+    "shock": {"type": "Select", "value": NO_SHOCK, "values": list(SHOCK_CHOICES), "label": "Shock"},
     "network_type": {"type": "Select", "value": AS_SCENARIO, "values": [AS_SCENARIO, *NETWORK_TYPES],
                      "label": "Network type"},
     "coordination": {"type": "Select", "value": AS_SCENARIO, "values": list(COORDINATION_CHOICES),
@@ -296,7 +355,7 @@ MODEL_PARAMS: dict[str, Any] = {
 
 
 def make_page(model: DashboardModel | solara.Reactive[DashboardModel]) -> Any:
-    """The SolaraViz page for ``model``: controls, the map and three live charts."""
+    """The SolaraViz page for ``model``: controls, the map and four live charts."""
     return SolaraViz(model, components=COMPONENTS, model_params=MODEL_PARAMS, name="dmsim: distributed manufacturing")
 
 

@@ -1,5 +1,7 @@
 """The Solara dashboard builds, steps and resets headless, through SolaraViz's own controls."""
 
+from pathlib import Path
+
 import ipyvuetify as v
 import ipywidgets
 import numpy as np
@@ -48,6 +50,59 @@ def test_each_control_reaches_its_config_key():
     assert compose_config(d.config_overrides("platform")).network.type == "platform"
 
 
+SHOCK_FILES = sorted(p.stem for p in (Path(d.__file__).parent / "configs" / "shock").glob("*.yaml"))
+
+
+def test_shock_selector_lists_every_shock_file():
+    assert SHOCK_FILES, "no configs/shock/*.yaml"
+    values = d.MODEL_PARAMS["shock"]["values"]
+    assert values[0] == d.NO_SHOCK == d.MODEL_PARAMS["shock"]["value"]
+    assert sorted(set(values)) == sorted({d.NO_SHOCK, *SHOCK_FILES}) and len(values) == len(set(values))
+
+
+@pytest.mark.parametrize("shock", [s for s in SHOCK_FILES if s != d.NO_SHOCK])
+def test_each_shock_choice_composes_as_on_the_command_line(shock):
+    overrides = d.config_overrides("baseline", shock=shock)
+    assert overrides[:2] == ["+scenario=baseline", f"+shock={shock}"]
+    cfg = compose_config(overrides)
+    assert cfg == compose_config(["+scenario=baseline", f"+shock={shock}"])  # the controls' defaults add nothing
+    sizes = [getattr(cfg.shocks, k).size for k in ("freight", "fx", "import_disruption", "outages", "demand_surge")]
+    assert any(size > 0 for size in sizes)  # the file switches some shock on
+
+
+def test_chosen_shock_reaches_the_model_config_and_the_command():
+    calm = d.DashboardModel()
+    assert calm.cfg.shocks.freight.size == 0 and "+shock" not in calm.command()
+    m = d.DashboardModel(scenario_name="shared_services", shock="freight_spike", seed=2)
+    assert m.cfg.shocks.freight.size > 0
+    assert "+shock=freight_spike" in m.command().split()
+    assert m.cfg == compose_config(["+scenario=shared_services", "+shock=freight_spike", "seed=2"])
+
+
+def test_charts_shade_the_shock_months_and_show_unmet_demand(monkeypatch):
+    # A freight shock in months 2-4 of a 7-month run (the shock files start in year five: too slow here).
+    base = d.config_overrides
+    early = ["steps=7", "shocks.freight.start_month=2", "shocks.freight.months=3"]
+    monkeypatch.setattr(d, "config_overrides", lambda *a, **k: [*base(*a, **k), *early])
+    m = d.DashboardModel(shock="freight_spike")
+    assert m.command().split()[3:6] == ["+scenario=baseline", "+shock=freight_spike", "seed=0"]  # shown command
+    for _ in range(7):
+        m.step()
+    df = d.timeseries(m)
+    assert list(df.loc[df["shock_active"], "month"]) == [2, 3, 4]
+    assert d.shock_spans(df) == [(2, 4)]
+    for fig in (d.share_figure(m), d.unmet_figure(m), d.cost_figure(m), d.ecosystem_figure(m)):
+        ax = fig.axes[0]
+        assert [(p.get_x(), p.get_x() + p.get_width()) for p in ax.patches] == [(1.5, 4.5)], ax.get_title()
+        assert [t.get_text() for t in ax.get_legend().get_texts()].count("shock on") == 1
+    unmet = d.unmet_figure(m).axes[0].lines[0]
+    assert list(unmet.get_ydata()) == list(df["unmet_demand_units"])
+    # Without a shock: no shading.
+    calm = d.DashboardModel()
+    calm.step()
+    assert not d.share_figure(calm).axes[0].patches and not d.unmet_figure(calm).axes[0].patches
+
+
 def _render(model):
     @solara.component
     def App():
@@ -76,7 +131,7 @@ def test_page_steps_and_resets_through_its_controls():
     labels = {w.label for w in rc.find(v.Select).widgets} | {w.label for w in rc.find(v.Slider).widgets}
     assert {p["label"] if isinstance(p, dict) else p.label for p in d.MODEL_PARAMS.values()} <= labels
     before = _images(rc)
-    assert len(before) == 4  # the map and three charts
+    assert len(before) == 5  # the map and four charts
     assert _texts(rc, model.value.command())  # the command line that reproduces the run
 
     for _ in range(2):
@@ -91,12 +146,16 @@ def test_page_steps_and_resets_through_its_controls():
     rc.find(v.Select, label="Scenario").widget.v_model = "big_push"
     rc.find(v.Slider, label="Import tariff (fraction)").widget.v_model = 0.3
     rc.find(v.Select, label="Network type").widget.v_model = "platform"
+    assert rc.find(v.Select, label="Shock").widget.items == list(d.SHOCK_CHOICES)
+    rc.find(v.Select, label="Shock").widget.v_model = "import_disruption"
     rc.find(v.Btn, children=["Reset"]).widget.click()
     new = model.value
     assert isinstance(new, d.DashboardModel) and new.month == 0
     assert (new.cfg.scenario, new.cfg.imports.tariff, new.cfg.network.type) == ("big_push", 0.3, "platform")
     assert new.cfg.policy.provider_subsidy_share == 0.8  # the scenario's own subsidy ("as scenario")
+    assert new.cfg.shocks.import_disruption.size > 0 and "+shock=import_disruption" in new.command()
     assert _texts(rc, new.command())
+    assert _texts(rc, "big_push + shock import_disruption: month 0 of 120")
     rc.find(v.Btn, children=["Step"]).widget.click()
     assert new.month == 1 and _no_error(rc)
 
