@@ -9,11 +9,15 @@ series of its ``timeseries.parquet`` — and writes into ``SWEEP_DIR/compare/`` 
   (override keys without ``+``, e.g. ``scenario``, ``workshops.initial``, ``seed``), every summary
   key, and ``run_dir`` (relative to the sweep directory);
 - ``timeseries.parquet``: one row per run and month: ``run``, the parameters, ``month`` and the
-  key series (``KEY_SERIES``);
+  key series (``KEY_SERIES``; ``shock_active`` is bool, null in runs from before shocks existed, as
+  is ``unmet_demand_units``);
 - ``scenarios.csv``: per group of runs (each combination of the swept non-seed parameters), n,
   mean and t-based 95% interval across seeds of the headline figures (``HEADLINE``);
 - ``paired_differences.csv``: differences against the reference over same-seed pairs;
 - ``tipping_grid.csv``, ``strategy_ranking.csv``, ``benefit_cost.csv`` when they apply;
+- ``crisis.csv`` when some run had a shock on (``crisis_months > 0``): per group, mean and interval
+  of the crisis figures (``CRISIS``) and the runs with a shock; the report's "Crisis months"
+  section, and the fan charts shade the months with a shock on and add unmet demand;
 - ``report.md`` and ``report.html`` with the tables and the PNG figures beside them.
 
 The functions (``load_runs``, ``load_sweep``, ``summarise_by``, ``paired_differences``,
@@ -139,7 +143,8 @@ CRISIS_FAN_SERIES: tuple[str, ...] = ("unmet_demand_units",)
 # The "Crisis months" section (summary keys of runs with shocks; null in runs without one).
 CRISIS: tuple[str, ...] = ("crisis_months", "dm_market_share_crisis", "buyer_landed_cost_usd_mean_crisis",
                            "unmet_demand_share_crisis", "recovery_months")
-SHOCK_ALPHA = 0.25  # shading of the months when every run of a group has a shock on (fewer: proportionally less)
+SHOCK_ALPHA = 0.25  # shading of the months when every run has a shock on (fewer: proportionally less)
+SHOCK_STRIP, SHOCK_STRIP_ALPHA = 0.03, 0.7  # per-group strips (axes fraction) when groups' shocks differ
 FAN_QUANTILES: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 # Strategy ranking: effects (paired differences) per USD of extra public spend.
 EFFECTS: tuple[str, ...] = ("dm_market_share_final", "social_surplus_usd_total", "consumer_surplus_usd_total")
@@ -1254,20 +1259,27 @@ def plot_paired_intervals(paired: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=80, format="png")
 
 
-def _shade_shocks(axes: Sequence[Axes], shares: Sequence[pd.Series]) -> Patch:
+def _shade_shocks(axes: Sequence[Axes], shares: Sequence[pd.Series], pooled: pd.Series) -> Patch:
     """Shade on every panel the months with a shock on; returns the legend entry.
 
-    A month of a group with a shock on in a share p of its runs is shaded with alpha ``SHOCK_ALPHA * p``
-    (one span per stretch of months with one share): in grey when every group has the same shock months
-    (one shading), else in each group's colour.
+    Full height, in grey: a month with a shock on in a share p of all runs gets alpha ``SHOCK_ALPHA * p``
+    (one span per stretch of months with one share). When the groups' shock months differ, each group
+    also gets a strip of its colour at the bottom of the panel over its own shock months, with alpha
+    ``SHOCK_STRIP_ALPHA * p`` for a share p of its runs (coloured full-height shadings would mix into
+    one muddy colour where groups overlap).
     """
     same = all(s.equals(shares[0]) for s in shares[1:])
-    layers = [("0.4", shares[0])] if same else [(f"C{i % 10}", s) for i, s in enumerate(shares)]
+    strip = min(SHOCK_STRIP, 0.2 / len(shares))  # height of a group's strip (axes fraction)
     for ax in axes:
-        for color, share in layers:
+        for first, last, p in shock_blocks(pooled):
+            ax.axvspan(first - 0.5, last + 0.5, color="0.4", alpha=SHOCK_ALPHA * p, lw=0, zorder=0)
+        if same:
+            continue
+        for i, share in enumerate(shares):
             for first, last, p in shock_blocks(share):
-                ax.axvspan(first - 0.5, last + 0.5, color=color, alpha=SHOCK_ALPHA * p, lw=0, zorder=0)
-    label = "shock" if same else "shock (group colour)"
+                ax.axvspan(first - 0.5, last + 0.5, ymin=i * strip, ymax=(i + 1) * strip, color=f"C{i % 10}",
+                           alpha=SHOCK_STRIP_ALPHA * p, lw=0, zorder=0.5)
+    label = "shock" if same else "shock (strips: per group)"
     return Patch(color="0.4", alpha=SHOCK_ALPHA, lw=0, label=label)
 
 
@@ -1305,7 +1317,7 @@ def plot_fan_charts(ts: pd.DataFrame, by: Sequence[str], path: Path, series: Seq
         ax.set_visible(False)
     bands = "median, 25–75% and 5–95% bands" if outer else "median and 25–75% band"
     if shocks:
-        patch = _shade_shocks(list(axes.flat)[:len(series)], shock_shares(ts, by))
+        patch = _shade_shocks(list(axes.flat)[:len(series)], shock_shares(ts, by), shock_shares(ts, [])[0])
         handles, names = axes[0, 0].get_legend_handles_labels()
         axes[0, 0].legend([*handles, patch], [*names, patch.get_label()], fontsize=8)
         fig.suptitle(f"Across seeds: {bands}; shaded: months with a shock on (darker: in more of the runs)")

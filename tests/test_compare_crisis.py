@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from matplotlib.colors import to_rgb
 
 from dmsim import compare as cmp
 
@@ -119,11 +120,16 @@ def test_shading_follows_the_share_of_a_groups_runs_with_a_shock():
     assert list(shares[0]) == [0, 0, 0.5, 0.5, 1, 0, 0, 0] and not shares[1].any()
     assert cmp.shock_blocks(shares[0]) == [(2, 3, 0.5), (4, 4, 1.0)]
     fig = cmp.plot_fan_charts(ts, ["scenario"], Path("/dev/null"))
-    ax = fig.axes[0]
-    spans = sorted((p.get_x(), p.get_width(), p.get_alpha(), p.get_facecolor()[:3]) for p in ax.patches)
-    assert [s[:3] for s in spans] == [(1.5, 2.0, pytest.approx(cmp.SHOCK_ALPHA / 2)), (3.5, 1.0, cmp.SHOCK_ALPHA)]
-    assert all(np.allclose(s[3], spans[0][3]) for s in spans)  # group a's colour (b has no shock months)
-    assert spans[0][3] != pytest.approx((0.4, 0.4, 0.4))  # not the common grey: the groups' schedules differ
+    for ax in [a for a in fig.axes if a.get_visible()]:
+        spans = sorted((p.get_x(), p.get_width(), p.get_y(), p.get_height(), p.get_alpha(), p.get_facecolor()[:3])
+                       for p in ax.patches)
+        full = [sp for sp in spans if sp[3] == 1]  # grey, full height: the share of all 8 runs
+        assert [sp[:2] + sp[4:5] for sp in full] == [(1.5, 2.0, cmp.SHOCK_ALPHA / 4), (3.5, 1.0, cmp.SHOCK_ALPHA / 2)]
+        assert all(sp[5] == pytest.approx((0.4, 0.4, 0.4)) for sp in full)
+        strips = [sp for sp in spans if sp[3] < 1]  # group a's strip at the bottom, alpha by its share
+        assert [sp[:3] + sp[4:5] for sp in strips] == [(1.5, 2.0, 0.0, cmp.SHOCK_STRIP_ALPHA / 2),
+                                                       (3.5, 1.0, 0.0, cmp.SHOCK_STRIP_ALPHA)]
+        assert all(sp[5] == pytest.approx(to_rgb("C0")) for sp in strips)  # group a's colour; b has no shock
 
 
 def test_sweep_without_shocks_has_no_crisis_section(calm, tmp_path):
