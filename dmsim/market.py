@@ -279,6 +279,12 @@ def _rechoose(u: np.ndarray, u_import: np.ndarray, rho: float, open_slot: np.nda
     return nested_logit(u2, u_import[cols], rho, axis=0, u_outside=None if u_outside is None else u_outside[cols])
 
 
+def _unmet(wanted: float, bought: float) -> float:
+    """Units chosen but not bought; below rounding (1e-9 of what was wanted) it is 0, not noise."""
+    unmet = wanted - bought
+    return unmet if unmet > 1e-9 * max(wanted, 1.0) else 0.0
+
+
 def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarray) -> Sales:
     """Allocate every buyer group's demand across workshops, imports and no purchase.
 
@@ -504,6 +510,6 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         import_emissions_kg=buyers.import_emissions_kg,
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,
         ordered_units=ordered_units, preference_usd=preference, dm_emissions_kg=dm_emissions,
-        wanted_units=wanted, unmet_units=max(0.0, wanted - float(units.sum()) - float(import_units.sum())),
+        wanted_units=wanted, unmet_units=_unmet(wanted, float(units.sum()) + float(import_units.sum())),
         informal_units=informal_units if informal else None,
     )
