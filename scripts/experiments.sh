@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${DMSIM_PY:-.venv/bin/python}  # DMSIM_PY: another interpreter with dmsim installed
 all=(calibration scenario_comparison tipping_point coordination_threshold hysteresis strategy_ranking
-     sensitivity discovery)
+     sensitivity discovery resilience)
 names=("${@:-${all[@]}}")
 
 sweep() {  # sweep NAME [compare args...]: run +experiment=NAME afresh, compare into experiments/NAME
@@ -31,6 +31,9 @@ for name in "${names[@]}"; do
       $py -m dmsim -m +experiment=coordination_threshold network.service_pooling=0 workshops.initial=12,14,16 \
         network.coordination=1 hydra.sweep.dir=multirun/coordination_no_pooling ;;
     strategy_ranking) sweep "$name" --reference none ;;
+    resilience)  # 210 runs (~2 min), compare, then the paired crisis analysis (experiments/resilience/README.md)
+      sweep "$name"
+      $py experiments/resilience/analyse.py multirun/resilience --out experiments/resilience ;;
     sensitivity)  # two stages (configs/experiment/sensitivity.yaml); samples redrawn with the default sampler seed
       s=experiments/sensitivity
       rm -rf multirun/sensitivity multirun/sensitivity_morris multirun/sensitivity_sobol

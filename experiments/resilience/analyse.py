@@ -50,12 +50,14 @@ SERIES: tuple[str, ...] = ("shock_active", "dm_units", "import_units", "buyer_la
 # Per-run crisis figures summarised per state and shock (crisis_effects.csv).
 EFFECTS: tuple[str, ...] = ("crisis_months", "landed_cost_calm", "landed_cost_rise", "landed_cost_rise_pct",
                             "unmet_share_rise", "dm_share_shock", "dm_share_calm", "dm_share_rise",
-                            "consumer_surplus_loss_usd", "social_surplus_loss_usd", "workshops_final_diff",
+                            "consumer_surplus_loss_usd", "social_surplus_loss_usd", "social_surplus_loss_run_usd",
+                            "workshops_final_diff",
                             "dm_share_final_diff")
 # Per-seed resilience figures of a DM state against centralised under the same shock (resilience_value.csv).
 VALUE: tuple[str, ...] = ("landed_cost_rise_central", "landed_cost_rise", "units_bought", "value_usd",
                           "value_usd_per_month", "unmet_units_avoided", "unmet_rise_avoided",
-                          "consumer_surplus_loss_avoided_usd", "social_surplus_loss_avoided_usd")
+                          "consumer_surplus_loss_avoided_usd", "social_surplus_loss_avoided_usd",
+                          "social_surplus_loss_avoided_run_usd")
 CALM_METRICS: tuple[str, ...] = ("landed_cost", "landed_cost_central", "landed_cost_diff", "units_per_month",
                                  "extra_cost_usd_per_month", "dm_share", "social_surplus_diff_usd_per_year",
                                  "consumer_surplus_diff_usd_per_year")
@@ -146,6 +148,8 @@ def crisis_pairs(runs: pd.DataFrame, ts: pd.DataFrame) -> pd.DataFrame:
             "unmet_units_calm": float(cc["unmet_demand_units"].sum()),
             "consumer_surplus_loss_usd": float(cc["consumer_surplus_usd"].sum() - sc["consumer_surplus_usd"].sum()),
             "social_surplus_loss_usd": float(social_surplus(cc).sum() - social_surplus(sc).sum()),
+            # the whole run (summary totals): the crisis months and whatever the shock leaves behind
+            "social_surplus_loss_run_usd": float(calm.social_surplus_usd_total - r.social_surplus_usd_total),
             "recovery_months": r.recovery_months,
             "recovery_vs_twin_months": recovery_vs_twin(s, c, int(months.max()) + 1) if len(months) else math.nan,
             "tipped": bool(r.tipped), "tipped_calm": bool(calm.tipped),
@@ -211,7 +215,8 @@ def resilience_by_seed(pairs: pd.DataFrame) -> pd.DataFrame:
     months; ``unmet_rise_avoided`` the same net of each calm twin's unmet units (rationing by full workshops
     that happens in calm months too); ``consumer_surplus_loss_avoided_usd`` = centralised's loss of
     consumer surplus against its twin − the state's (values unmet demand and dearer goods alike); the same
-    for social surplus (consumer surplus + local factor incomes − shadow cost of labour + tariff revenue).
+    for social surplus (consumer surplus + local factor incomes − shadow cost of labour + tariff revenue), over the
+    crisis months and, ``social_surplus_loss_avoided_run_usd``, over the whole run (lasting effects included).
     """
     shocked = pairs[pairs["crisis_months"] > 0]
     cen = shocked[shocked["scenario"] == CENTRAL]
@@ -226,6 +231,8 @@ def resilience_by_seed(pairs: pd.DataFrame) -> pd.DataFrame:
                                  - (j["unmet_units"] - j["unmet_units_calm"]))
     out["consumer_surplus_loss_avoided_usd"] = j["consumer_surplus_loss_usd_central"] - j["consumer_surplus_loss_usd"]
     out["social_surplus_loss_avoided_usd"] = j["social_surplus_loss_usd_central"] - j["social_surplus_loss_usd"]
+    out["social_surplus_loss_avoided_run_usd"] = (j["social_surplus_loss_run_usd_central"]
+                                                  - j["social_surplus_loss_run_usd"])
     return out.reset_index(drop=True)
 
 
@@ -270,13 +277,14 @@ def resilience_value(value: pd.DataFrame, calm: pd.DataFrame) -> pd.DataFrame:
 
     ``calm_cost_usd_per_month``: the state's mean ``extra_cost_usd_per_month`` in calm runs;
     ``calm_months_paid``: value of one crisis / that calm cost — how many calm months of DM's extra cost one
-    such crisis pays back (NaN when DM costs buyers nothing extra in calm months).
+    such crisis pays back (NaN when DM costs buyers nothing extra in calm months, or when the interval of the
+    landed cost spared reaches 0).
     """
     out = _intervals(value, ["scenario", "shock"], VALUE)
     per_month = calm.groupby("scenario")["extra_cost_usd_per_month"].mean()
     out["calm_cost_usd_per_month"] = out["scenario"].map(per_month)
     cost = out["calm_cost_usd_per_month"].where(out["calm_cost_usd_per_month"] > 0)
-    out["calm_months_paid"] = out["value_usd"] / cost
+    out["calm_months_paid"] = (out["value_usd"] / cost).where(out["value_usd_lo"] > 0)  # spares nothing sure: NaN
     return out.sort_values(["scenario", "shock"], key=_order, kind="stable").reset_index(drop=True)
 
 
