@@ -159,6 +159,12 @@ class RegionConfig:
     urban_share: float = rng_field(0.55, ge=0, le=1)  # people living in town clusters
     town_radius_km: float = rng_field(8.0, gt=0, le=EARTH_KM)  # spread (s.d.) of a town's groups
     institutions: int = rng_field(60, ge=0)  # hospitals, schools, agency procurement offices
+    # Road distance from the port of entry to the main town (km); 0: the main town is the port.
+    # Every import — finished goods and makers' materials — pays the haul (imports.inland_cost_per_100km).
+    port_distance_km: float = rng_field(0.0, ge=0, le=20_000)
+    # Chronic share of workshop hours lost to power outages (before maintenance protection);
+    # shocks.outages comes on top.
+    power_outage_share: float = rng_field(0.0, ge=0, le=1)
 
 
 @dataclass
@@ -590,7 +596,7 @@ class DMSimConfig:
                 f"({', '.join(sorted(self.strategies))})",
             )
         surge = self.shocks.demand_surge
-        if surge.product not in self.products:
+        if surge.size > 0 and surge.product not in self.products:  # a config with other products may leave it off
             raise ConfigError("shocks.demand_surge.product", surge.product, f"one of {', '.join(self.products)}")
         for kind in SHOCK_KINDS:
             shock = getattr(self.shocks, kind)

@@ -237,7 +237,7 @@ def workshop_terms(model: DMModel, effects: np.ndarray, x_km: np.ndarray, y_km: 
     imp = cfg.imports
     quality = m.dm_base_quality + m.certification_quality * effects[:, CERT]
     px, py = model.towns.port
-    port_km = np.hypot(x_km - px, y_km - py)
+    port_km = np.hypot(x_km - px, y_km - py) + cfg.region.port_distance_km
     imported = 1.0 - local_supply_share(model)
     return WorkshopTerms(
         certified=effects[:, CERT] >= cfg.services.certification_threshold,
@@ -279,7 +279,7 @@ def _rechoose(u: np.ndarray, u_import: np.ndarray, rho: float, open_slot: np.nda
     return nested_logit(u2, u_import[cols], rho, axis=0, u_outside=None if u_outside is None else u_outside[cols])
 
 
-def _unmet(wanted: float, bought: float) -> float:
+def unmet_units(wanted: float, bought: float) -> float:
     """Units chosen but not bought; below rounding (1e-9 of what was wanted) it is 0, not noise."""
     unmet = wanted - bought
     return unmet if unmet > 1e-9 * max(wanted, 1.0) else 0.0
@@ -373,7 +373,7 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
     hours_ordered = (ordered_units * unit.hours).sum(axis=1)
     downtime = cfg.services.maintenance_downtime * (1.0 - effects[:, MAINTENANCE])
     hours_available = ws.capacity_hours[:nw] * (1.0 - downtime)
-    if model.shock.outage_share > 0:  # power cuts: hours lost, fewer with maintenance
+    if model.shock.outage_share > 0 or cfg.region.power_outage_share > 0:  # power cuts, fewer with maintenance
         hours_available *= 1.0 - shocks.outage_hours_lost(cfg, model.shock, effects[:, MAINTENANCE])
     hours_available = np.where(active, hours_available, 0.0)
     fill = np.where(hours_ordered > 0, np.minimum(1.0, hours_available / np.maximum(hours_ordered, 1e-12)), 1.0)
@@ -510,6 +510,6 @@ def clear(model: DMModel, price: np.ndarray, unit: UnitCosts, effects: np.ndarra
         import_emissions_kg=buyers.import_emissions_kg,
         potential_units=bg.potential_units[:g].copy(), surplus_usd=surplus,
         ordered_units=ordered_units, preference_usd=preference, dm_emissions_kg=dm_emissions,
-        wanted_units=wanted, unmet_units=_unmet(wanted, float(units.sum()) + float(import_units.sum())),
+        wanted_units=wanted, unmet_units=unmet_units(wanted, float(units.sum()) + float(import_units.sum())),
         informal_units=informal_units if informal else None,
     )

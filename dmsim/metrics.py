@@ -135,7 +135,7 @@ class MetricsRecorder:
         local_receipts = sum(v for (a, b), v in flows.items()
                              if b in ("labour", "service_staff", "local_inputs", "transport", "trade"))
         distributor_margin = float(m.sp.sales_usd[0]) - sum(
-            v for (a, b), v in flows.items() if a == "sp" and b in ("foreign", "government"))
+            v for (a, b), v in flows.items() if a == "sp" and b in ("foreign", "government", "transport"))
         row["local_value_added_usd"] = (local_receipts + books.workshop_profit + books.provider_profit
                                         + books.supplier_local_margin + distributor_margin)
         # Of it, the incomes of local people and firms (wages, profits, margins): rent, power,
@@ -343,8 +343,8 @@ def recovery_months(df: pd.DataFrame, crisis: np.ndarray) -> int | None:
     first, end = int(on[0]), int(on[-1]) + 1
     pre = df.iloc[max(0, first - PRE_SHOCK_MONTHS):first]
     levels = {c: float(pre[c].mean()) for c in ("dm_market_share", "workshops_active")}
-    if any(math.isnan(v) for v in levels.values()):
-        return None
+    if any(math.isnan(v) for v in levels.values()) or all(v == 0 for v in levels.values()):
+        return None  # no level to return to (e.g. centralised: no DM before the shock)
     smooth = {c: df[c].rolling(RECOVERY_WINDOW).mean().shift(1 - RECOVERY_WINDOW).to_numpy(dtype=float)
               for c in levels}  # at m: mean of months m .. m + window - 1
     for m in range(end, len(df) - RECOVERY_WINDOW + 1):

@@ -32,7 +32,7 @@ from dmsim.accounting import MonthBooks
 from dmsim.agents import BuyerGroup, SharedServiceProvider, Supplier, Workshop
 from dmsim.config import SERVICES
 from dmsim.costs import UnitCosts
-from dmsim.market import Sales
+from dmsim.market import Sales, unmet_units
 from dmsim.model import DMModel
 from dmsim.state import (
     MODE_GLOBAL,
@@ -276,7 +276,7 @@ class WorkshopRef:
         cfg = self.model.cfg
         imp = cfg.imports
         px, py = self.model.towns.port
-        port_km = math.hypot(self.x_km - px, self.y_km - py)
+        port_km = math.hypot(self.x_km - px, self.y_km - py) + cfg.region.port_distance_km
         imported = 1.0 - (cfg.suppliers.local_material_share if local_supplier else 0.0)
         return imported * (imp.sea_km * imp.sea_kg_co2_per_t_km + port_km * imp.road_kg_co2_per_t_km)
 
@@ -767,9 +767,11 @@ class ReferenceModel(DMModel):
         import_em = np.zeros((g_n, n_p))
         surplus = np.zeros((g_n, n_p))
         preference = np.zeros((g_n, n_p))
+        wanted = 0.0  # units buyers first chose to buy, from DM or the import
         for b in buyers:
             for p, ch in enumerate(choices[b.row]):
                 demand = b.potential_units[p]
+                wanted += demand - demand * ch.p_none
                 refused = rationed[b.row, p]
                 imported = demand * ch.p_import  # chose the import in round 1
                 utility = (demand - refused) * ch.logsum  # served, or chose import/nothing, in round 1
@@ -817,6 +819,7 @@ class ReferenceModel(DMModel):
             import_units=import_units, import_landed_usd=landed, import_emissions_kg=import_em,
             potential_units=self.bg.potential_units[:g_n].copy(), surplus_usd=surplus,
             ordered_units=ordered_units, preference_usd=preference,
+            wanted_units=wanted, unmet_units=unmet_units(wanted, float(units.sum()) + float(import_units.sum())),
         )
 
     # -- phase 4 -------------------------------------------------------------------------

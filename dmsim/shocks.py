@@ -73,18 +73,31 @@ def state_at(cfg: DMSimConfig, on: np.ndarray, month: int, products: list[str]) 
 
 
 def import_cost_factors(cfg: DMSimConfig, state: ShockState) -> tuple[float, float]:
-    """Landed cost at the port per USD of factory price: (finished goods, makers' materials).
+    """Landed cost per USD of factory price: (finished goods at the port, makers' materials in the region).
 
     Foreign-currency costs (factory price and freight) scale with ``fx``; the tariff is levied on
-    their value in local terms. Without shocks: ``1 + freight + tariff`` (bit for bit).
+    their value in local terms. Materials also pay the haul from a distant port to the region's
+    main town (``region.port_distance_km``), as finished goods do (theirs is in each buyer's
+    distance); within the region the distributor's margin covers distribution. Without shocks
+    and with the port in the region: ``1 + freight + tariff`` (bit for bit).
     """
     imp = cfg.imports
     material_tariff = imp.tariff if imp.material_tariff is None else imp.material_tariff
     freight = imp.freight * state.freight
-    return (state.fx * (1.0 + freight + imp.tariff), state.fx * (1.0 + freight + material_tariff))
+    goods = state.fx * (1.0 + freight + imp.tariff)
+    materials = state.fx * (1.0 + freight + material_tariff)
+    if cfg.region.port_distance_km > 0:
+        materials *= 1.0 + material_haul_share(cfg)
+    return goods, materials
+
+
+def material_haul_share(cfg: DMSimConfig) -> float:
+    """The haul from the port to the region's main town, per USD of makers' materials at the port."""
+    return cfg.imports.inland_cost_per_100km * cfg.region.port_distance_km / 100.0
 
 
 def outage_hours_lost(cfg: DMSimConfig, state: ShockState, maintenance_effect: np.ndarray) -> np.ndarray:
-    """Share of each workshop's hours lost to power outages this month (W,)."""
+    """Share of each workshop's hours lost to power outages this month (W,): chronic and shock."""
     protection = cfg.shocks.outage_maintenance_protection
-    return state.outage_share * (1.0 - protection * maintenance_effect)
+    share = 1.0 - (1.0 - cfg.region.power_outage_share) * (1.0 - state.outage_share)
+    return share * (1.0 - protection * maintenance_effect)

@@ -162,7 +162,7 @@ def test_recovery_months_on_a_hand_made_series():
     assert recovery_months(df, np.array([True] * 3 + [False] * (len(share) - 3))) is None  # no months before
 
 
-@pytest.mark.parametrize("name", group_options("shock"))
+@pytest.mark.parametrize("name", [n for n in group_options("shock") if n != "none"])
 def test_every_shock_file_runs_alone_and_names_its_history(name):
     text = (CONFIG_DIR / "shock" / f"{name}.yaml").read_text()
     header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
@@ -177,9 +177,12 @@ def test_shock_files_compose_and_bad_ones_are_refused(tmp_path):
             "polycrisis"} <= set(names)
     cfg = compose_config([f"+shock=[{names[0]},{names[1]}]"])
     assert sum(getattr(cfg.shocks, k).size > 0 for k in SHOCK_KINDS) >= 2
+    none = compose_config(["+shock=none"])
+    assert all(getattr(none.shocks, k).size == 0 for k in SHOCK_KINDS)
     for args, key in [(["+shock=no_such_shock"], "shock"), (["shocks.outages.size=2"], "shocks.outages.size"),
                       (["shocks.freight.size=nan"], "shocks.freight.size"),
-                      (["shocks.demand_surge.product=caviar"], "shocks.demand_surge.product")]:
+                      (["shocks.demand_surge.size=1", "shocks.demand_surge.product=caviar"],
+                       "shocks.demand_surge.product")]:
         r = subprocess.run([sys.executable, "-m", "dmsim", *args, f"hydra.run.dir={tmp_path / 'run'}"],
                            capture_output=True, text=True, timeout=120)
         lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
@@ -196,3 +199,18 @@ def test_money_is_conserved_through_every_kind_of_shock():
     assert summary["crisis_months"] == 12
     scale = ts["buyer_landed_cost_usd_mean"].mean() * ts["potential_units"].mean()
     assert (ts["money_residual_usd"].abs() < 1e-9 * scale * 30).all()
+
+
+def test_a_distant_port_and_chronic_outages_keep_money_balanced_and_tax_every_import():
+    near = DMModel(cfg=compose_config([*SMALL, "steps=3"]))
+    far = DMModel(cfg=compose_config([*SMALL, "steps=3", "region.port_distance_km=500"]))
+    haul = far.cfg.imports.inland_cost_per_100km * 5.0
+    assert far.material_cost_factor == pytest.approx(near.material_cost_factor * (1 + haul))
+    assert np.allclose(far.bg.port_km[: far.bg.n], near.bg.port_km[: near.bg.n] + 500.0)
+    ts, _ = series(["+scenario=shared_services", "seed=2", "steps=24", "region.port_distance_km=500",
+                    "region.power_outage_share=0.1"])
+    scale = ts["potential_units"].mean() * 50
+    assert (ts["money_residual_usd"].abs() < 1e-9 * scale).all()
+    calm, _ = series(["+scenario=shared_services", "seed=2", "steps=1"])
+    cut, _ = series(["+scenario=shared_services", "seed=2", "steps=1", "region.power_outage_share=0.1"])
+    assert cut["utilisation"][0] > calm["utilisation"][0]  # same orders, fewer hours
