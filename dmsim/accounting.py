@@ -97,10 +97,8 @@ def settle(model: DMModel, sales: Sales, unit: UnitCosts, overhead_ws: np.ndarra
     material_tariff = imp.tariff if imp.material_tariff is None else imp.material_tariff
     led.pay("sp", "foreign", base_imported * foreign_factor, payer_rows=np.array([0]))
     led.pay("sp", "government", base_imported * (shock.fx * material_tariff), payer_rows=np.array([0]))
-    if cfg.region.port_distance_km > 0:  # the haul from a distant port to the region, at its value at the port
-        at_port_material = model.material_cost_factor / (1.0 + shocks.material_haul_share(cfg))
-        led.pay("sp", "transport", base_imported * at_port_material * shocks.material_haul_share(cfg),
-                payer_rows=np.array([0]))
+    if cfg.region.port_distance_km > 0:  # the corridor haul from a distant port to the region
+        led.pay("sp", "transport", base_imported * shocks.material_haul_usd_per_usd(cfg), payer_rows=np.array([0]))
     local_sales = 0.0
     sp.sales_usd[: sp.n] = 0.0
     sp.sales_usd[0] = imported_paid.sum()

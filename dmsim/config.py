@@ -160,7 +160,8 @@ class RegionConfig:
     town_radius_km: float = rng_field(8.0, gt=0, le=EARTH_KM)  # spread (s.d.) of a town's groups
     institutions: int = rng_field(60, ge=0)  # hospitals, schools, agency procurement offices
     # Road distance from the port of entry to the main town (km); 0: the main town is the port.
-    # Every import — finished goods and makers' materials — pays the haul (imports.inland_cost_per_100km).
+    # Every import — finished goods and makers' materials — pays the haul by weight
+    # (imports.trunk_haul_usd_per_tonne_km) and emits road CO2 over it.
     port_distance_km: float = rng_field(0.0, ge=0, le=20_000)
     # Chronic share of workshop hours lost to power outages (before maintenance protection);
     # shocks.outages comes on top.
@@ -382,6 +383,9 @@ class ImportsConfig:
     freight: float = rng_field(0.114, ge=0, le=5)  # international freight, fraction of value
     distribution_margin: float = rng_field(0.25, ge=0, le=5)
     inland_cost_per_100km: float = rng_field(0.08, ge=0)  # fraction of landed price per 100 km
+    # Long-distance trucking from a distant port to the region (region.port_distance_km), USD per
+    # tonne-km: a corridor haul is priced by weight, not by value like local distribution.
+    trunk_haul_usd_per_tonne_km: float = rng_field(0.1, ge=0, le=10)
     sea_km: float = rng_field(10_000.0, ge=0, le=2 * EARTH_KM)  # a voyage, at most once around the Earth
     sea_kg_co2_per_t_km: float = rng_field(0.015, ge=0)
     road_kg_co2_per_t_km: float = rng_field(0.1, ge=0)

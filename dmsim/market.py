@@ -152,7 +152,10 @@ def import_landed_usd(model: DMModel) -> np.ndarray:
     imp = model.cfg.imports
     at_port = model.import_price_usd * model.import_cost_factor * (1.0 + imp.distribution_margin)
     inland = 1.0 + imp.inland_cost_per_100km * model.bg.port_km[: model.bg.n] / 100.0
-    return at_port[None, :] * inland[:, None]
+    landed = at_port[None, :] * inland[:, None]
+    if model.cfg.region.port_distance_km > 0:  # the corridor haul from a distant port, by weight
+        landed += shocks.goods_haul_usd(model.cfg, model.weight_kg)[None, :]
+    return landed
 
 
 @dataclass
@@ -192,7 +195,8 @@ def buyer_terms(model: DMModel) -> BuyerTerms:
     phi = np.array([m.emissions_weight_household, m.emissions_weight_institution])[seg]
     landed = import_landed_usd(model)
     em = (model.weight_kg[None, :] / 1000.0
-          * (imp.sea_km * imp.sea_kg_co2_per_t_km + bg.port_km[:g, None] * imp.road_kg_co2_per_t_km))
+          * (imp.sea_km * imp.sea_kg_co2_per_t_km
+             + (bg.port_km[:g, None] + model.cfg.region.port_distance_km) * imp.road_kg_co2_per_t_km))
     lead_time = m.import_lead_time_months * model.shock.import_lead_time  # longer in an import disruption
     u_imp = (alpha * (model.valuation_usd[None, :] - landed) - m.lead_time_weight * lead_time
              + m.quality_weight * (m.import_quality - 1.0) - phi[:, None] * em)

@@ -189,7 +189,7 @@ class DMModel(mesa.Model):
         people = cfg.region.population / g_h
         bg.people[:g_h] = people
         px, py = self.towns.port
-        bg.port_km[rows] = np.hypot(bg.x_km[rows] - px, bg.y_km[rows] - py) + cfg.region.port_distance_km
+        bg.port_km[rows] = np.hypot(bg.x_km[rows] - px, bg.y_km[rows] - py)  # within the region
         per_person = cfg.scales.demand * np.array([cfg.products[p].demand_per_person_per_month
                                                    for p in self.product_names])
         inst_share = np.array([cfg.products[p].institution_demand_share for p in self.product_names])

@@ -87,13 +87,25 @@ def import_cost_factors(cfg: DMSimConfig, state: ShockState) -> tuple[float, flo
     goods = state.fx * (1.0 + freight + imp.tariff)
     materials = state.fx * (1.0 + freight + material_tariff)
     if cfg.region.port_distance_km > 0:
-        materials *= 1.0 + material_haul_share(cfg)
+        materials += material_haul_usd_per_usd(cfg)  # trucking is paid in local terms: no fx
     return goods, materials
 
 
-def material_haul_share(cfg: DMSimConfig) -> float:
-    """The haul from the port to the region's main town, per USD of makers' materials at the port."""
-    return cfg.imports.inland_cost_per_100km * cfg.region.port_distance_km / 100.0
+def goods_haul_usd(cfg: DMSimConfig, weight_kg: np.ndarray) -> np.ndarray:
+    """The corridor haul of one finished import from the port to the region (USD per unit, by product)."""
+    return cfg.imports.trunk_haul_usd_per_tonne_km * cfg.region.port_distance_km * weight_kg / 1000.0
+
+
+def material_haul_usd_per_usd(cfg: DMSimConfig) -> float:
+    """The corridor haul of makers' materials, per USD of base material (materials weigh what products do).
+
+    The demand basket's kilograms per USD of base material, times the haul per kilogram.
+    """
+    demand = np.array([p.demand_per_person_per_month for p in cfg.products.values()])
+    kg = np.array([p.weight_kg for p in cfg.products.values()])
+    usd = cfg.scales.material * np.array([p.material_usd for p in cfg.products.values()])
+    kg_per_usd = float((demand * kg).sum() / max((demand * usd).sum(), 1e-12))
+    return cfg.imports.trunk_haul_usd_per_tonne_km * cfg.region.port_distance_km * kg_per_usd / 1000.0
 
 
 def outage_hours_lost(cfg: DMSimConfig, state: ShockState, maintenance_effect: np.ndarray) -> np.ndarray:

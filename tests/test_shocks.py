@@ -202,11 +202,14 @@ def test_money_is_conserved_through_every_kind_of_shock():
 
 
 def test_a_distant_port_and_chronic_outages_keep_money_balanced_and_tax_every_import():
+    from dmsim.market import import_landed_usd
+
     near = DMModel(cfg=compose_config([*SMALL, "steps=3"]))
     far = DMModel(cfg=compose_config([*SMALL, "steps=3", "region.port_distance_km=500"]))
-    haul = far.cfg.imports.inland_cost_per_100km * 5.0
-    assert far.material_cost_factor == pytest.approx(near.material_cost_factor * (1 + haul))
-    assert np.allclose(far.bg.port_km[: far.bg.n], near.bg.port_km[: near.bg.n] + 500.0)
+    rate = far.cfg.imports.trunk_haul_usd_per_tonne_km
+    # A finished import pays the corridor haul by weight: rate x 500 km x its tonnes, on top.
+    assert np.allclose(import_landed_usd(far) - import_landed_usd(near), rate * 500 * far.weight_kg / 1000)
+    assert far.material_cost_factor > near.material_cost_factor
     ts, _ = series(["+scenario=shared_services", "seed=2", "steps=24", "region.port_distance_km=500",
                     "region.power_outage_share=0.1"])
     scale = ts["potential_units"].mean() * 50
