@@ -23,7 +23,20 @@ sweep() {  # sweep NAME [compare args...]: run +experiment=NAME afresh, compare 
 for name in "${names[@]}"; do
   echo "== $name ($(date +%T))" >&2
   case $name in
-    calibration) $py experiments/calibration/run.py ;;
+    calibration)  # the calibration check, then calibration to patterns (experiments/calibration/README.md)
+      c=experiments/calibration
+      $py "$c/run.py"
+      $py "$c/patterns.py" defaults  # 10 seeds x {baseline, shared_services}
+      # sampled search: 48 LHS rows of the 10 decisive parameters x seeds 0,1 x both scenarios = 192 runs
+      rm -rf multirun/calibration_search multirun/calibration_search_shared
+      $py -m dmsim.sensitivity sample --method lhs --n 48 --out "$c/sample_lhs.parquet" \
+        --keys services.provider_fixed_cost_scale,services.internal_cost_scale,services.internal_effect,market.nest_rho,workshops.capacity_hours_per_month,scales.demand,scales.valuation,scales.labour_hours,scales.material,learning.progress_ratio
+      for sc in baseline shared_services; do
+        $py -m dmsim -m +experiment=sensitivity scenario=$sc network.type=independent output.agent_snapshots=true \
+          sample.file="$c/sample_lhs.parquet" "sample.index=range(0,48)" seed=0,1 \
+          hydra.sweep.dir=multirun/calibration_search$([ $sc = baseline ] || echo _shared)
+      done
+      $py "$c/patterns.py" search multirun/calibration_search multirun/calibration_search_shared ;;
     scenario_comparison | tipping_point | hysteresis) sweep "$name" ;;
     coordination_threshold)
       sweep "$name"
