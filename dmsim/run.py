@@ -157,6 +157,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  public spend (total)          {f('public_spend_usd_total', '{:,.0f}')} USD",
         f"  tipped                        {tip}",
     ]
+    if summary.get("crisis_months"):
+        lines.append(f"  crisis months (shock on)      {summary['crisis_months']}: DM share "
+                     f"{f('dm_market_share_crisis', '{:.1%}')}, buyer landed cost "
+                     f"{f('buyer_landed_cost_usd_mean_crisis')} USD/unit, unmet "
+                     f"{f('unmet_demand_share_crisis', '{:.1%}')}")
     return "\n".join(lines)
 
 
