@@ -122,10 +122,9 @@ PATTERNS: tuple[Pattern, ...] = (
             "World Bank (from Enterprise Survey data; Eifert, Gelb & Ramachandran 2008)",
             "service-overhead share of DM unit cost, mean of the last 12 months, baseline"),
     Pattern("stalled", "baseline", 0.5, 1.0,
-            "most clusters stall at a 'groundwork' stage (qualitative): a thin region stalls in at least "
-            "half of the seeds",
-            "McCormick (1999), World Development 27(9): of six African clusters, groundwork clusters the "
-            "commonest stage",
+            "clusters stop at early stages (qualitative): a thin region stalls in at least half of the seeds",
+            "McCormick (1999), World Development 27(9): six African clusters, 'groundwork' ones that only "
+            "prepare the way beside 'industrializing' and 'complex industrial' ones",
             "share of seeds ending with workshops but not tipped, baseline (1 M people, 20 workshops)"),
     Pattern("growth", "shared_services", 1.0, math.inf,
             "once an ecosystem forms it grows (qualitative; Nepal's 3D printers: 1 in 2015, ~50 in 2017, "
