@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-run every committed experiment and refresh its tables and figures in experiments/.
-# About 80 minutes on a 2-core machine: about 50 for the two-stage sensitivity analysis (1,504
-# runs, two at a time, ~34 a minute) and 8 for discovery (256 runs). Run after any change to
+# About 95 minutes on a 2-core machine: about 50 for the two-stage sensitivity analysis (1,504
+# runs, two at a time, ~34 a minute), 18 for calibration with its pattern search, 8 for discovery
+# (256 runs), 3 each for resilience and contexts. Run after any change to
 # the model: the stable sweep directories in multirun/ are removed first, because a finished run
 # is recognised by its configuration, not by the code that produced it.
 #   bash scripts/experiments.sh                 # all
@@ -10,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${DMSIM_PY:-.venv/bin/python}  # DMSIM_PY: another interpreter with dmsim installed
 all=(calibration scenario_comparison tipping_point coordination_threshold hysteresis strategy_ranking
-     sensitivity discovery resilience)
+     sensitivity discovery resilience contexts)
 names=("${@:-${all[@]}}")
 
 sweep() {  # sweep NAME [compare args...]: run +experiment=NAME afresh, compare into experiments/NAME
@@ -37,7 +38,7 @@ for name in "${names[@]}"; do
           hydra.sweep.dir=multirun/calibration_search$([ $sc = baseline ] || echo _shared)
       done
       $py "$c/patterns.py" search multirun/calibration_search multirun/calibration_search_shared ;;
-    scenario_comparison | tipping_point | hysteresis) sweep "$name" ;;
+    scenario_comparison | tipping_point | hysteresis | contexts) sweep "$name" ;;
     coordination_threshold)
       sweep "$name"
       rm -rf multirun/coordination_no_pooling  # the workshop channel alone (README)
