@@ -2,9 +2,9 @@
 # Re-run every committed experiment and refresh its tables and figures in experiments/.
 # About 95 minutes on a 2-core machine: about 50 for the two-stage sensitivity analysis (1,504
 # runs, two at a time, ~34 a minute), 18 for calibration with its pattern search, 8 for discovery
-# (256 runs), 3 each for resilience and contexts. Run after any change to
-# the model: the stable sweep directories in multirun/ are removed first, because a finished run
-# is recognised by its configuration, not by the code that produced it.
+# (256 runs), 3 each for resilience and contexts. Run after any change to the model: the stable
+# sweep directories in multirun/ are removed first (a sweep folder refuses to resume runs of
+# other model code: dmsim-sweep.json).
 #   bash scripts/experiments.sh                 # all
 #   bash scripts/experiments.sh tipping_point   # some, by name
 set -euo pipefail
