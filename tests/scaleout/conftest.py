@@ -1,6 +1,6 @@
 """Real engines for sweep tests: a one-node SLURM cluster with accounting, and a local Ray head.
 
-Both are session fixtures started once, in the background, with every process they start
+Both are module fixtures, started once for their test module, in the background, with every process they start
 recorded and stopped at the end (and killed by the kernel if this session dies first). A
 machine that cannot run one (not root and SLURM missing, no apt-get, no wheel for Ray …)
 skips its tests with a one-line reason; nothing waits without a time limit.
@@ -53,7 +53,7 @@ def basic_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     return runs
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # daemons up only while their module's tests run
 def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
     """A one-node SLURM cluster with accounting (installed with apt-get if missing), stopped at the end."""
     if not sys.platform.startswith("linux"):
@@ -69,7 +69,7 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
         cluster.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head(tmp_path_factory: pytest.TempPathFactory):
     """A Ray head from the Ray venv (built under ~/.cache on first use), stopped at the end."""
     if not sys.platform.startswith("linux"):

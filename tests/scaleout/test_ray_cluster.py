@@ -86,4 +86,4 @@ def test_without_retries_a_killed_worker_fails_the_sweep_and_the_same_command_re
     after = run_dirs(sweep_dir)
     assert len(after) == 4 and all((run / "summary.json").exists() for run in after.values())
     assert {name: (after[name] / "summary.json").stat().st_mtime_ns for name in finished} == finished
-    assert (r.stdout + r.stderr).count("finished already, skipped") == len(finished)
+    # (Workers' "finished already, skipped" lines are not counted: Ray de-duplicates repeated log lines.)
