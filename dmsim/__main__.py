@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,7 +172,8 @@ def prepare(cl: CommandLine, force: bool) -> list[str]:
     if cl.multirun:
         sweep_dir = _given(cl.overrides, "hydra.sweep.dir")
         if sweep_dir is None:
-            sweep_dir = stable_sweep_dir(cl.overrides)
+            # Absolute: workers on another machine or cwd (a Ray cluster's) write where the driver reads.
+            sweep_dir = str(Path(stable_sweep_dir(cl.overrides)).resolve())
             argv.append(f"hydra.sweep.dir={sweep_dir}")
         if "${" not in sweep_dir:
             check_writable(Path(sweep_dir).parent)
@@ -188,6 +190,23 @@ def prepare(cl: CommandLine, force: bool) -> list[str]:
     return argv
 
 
+def lost_job_message(e: BaseException) -> str | None:
+    """One line for a launcher's lost job (cancelled, killed or timed-out SLURM job, dead Ray worker), else None."""
+    kind, text = type(e).__module__, str(e).strip()
+    if kind.startswith("submitit"):  # UncompletedJobError, FailedJobError
+        job = re.search(r"Job (\S+) \(task", text)
+        state = re.search(r"\(state: ([^)]*)\)", text)
+        where = re.search(r"with path (\S+)/[^/\s]+", text)
+        what = f"SLURM job {job.group(1) if job else '?'} ended without a result"
+        what += f" (state: {state.group(1)})" if state else ""
+        log = f"; its logs: {where.group(1)}" if where else ""
+    elif kind.startswith("ray"):
+        what, log = f"a Ray task failed: {type(e).__name__}: {text.splitlines()[0] if text else ''}", ""
+    else:
+        return None
+    return f"sweep stopped: {what}{log}; finished runs are kept: run the same command again to do the others"
+
+
 def main() -> None:
     """Check the command line, then hand over to Hydra."""
     register_configs()
@@ -201,7 +220,26 @@ def main() -> None:
     if force:
         os.environ["DMSIM_FORCE"] = "1"  # jobs may run in other processes (joblib, submitit)
     sys.argv = [sys.argv[0], *argv]
-    _hydra_main()
+    ours = cl.multirun and "HYDRA_FULL_ERROR" not in os.environ
+    if ours:  # a launcher's exception then reaches dmsim instead of Hydra's traceback printer
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _hydra_main()
+    except Exception as e:  # noqa: BLE001 - a lost cluster job becomes one line; the rest as Hydra reports it
+        message = lost_job_message(e)
+        if message is not None:
+            _fail(message, 1)
+        if not ours:
+            raise
+        os.environ.pop("HYDRA_FULL_ERROR")
+        from hydra._internal.utils import run_and_report
+
+        failure = e
+
+        def reraise() -> None:
+            raise failure
+
+        run_and_report(reraise)  # any other failure: Hydra's own short report, as before
 
 
 if __name__ == "__main__":
